@@ -1,0 +1,390 @@
+#ifndef RILL_DEFERRED_BODY_HPP
+#define RILL_DEFERRED_BODY_HPP
+
+// rill::DeferredBody: a response body whose parts arrive later. The server
+// hands over its sink with each(), the application calls send() whenever data
+// is ready and close() at the end; on_close reports exactly once how it ended.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "rill/buffer.hpp"
+#include "rill/detail/segment_queue.hpp"
+#include "rill/fields.hpp"
+#include "rill/framing.hpp"
+#include "rill/response.hpp"
+#include "rill/sink.hpp"
+#include "rill/status.hpp"
+
+#ifndef RILL_GATHER_MAX
+/// Buffers offered to a sink in one write() when the queue is flushed.
+#define RILL_GATHER_MAX 64
+#endif
+
+namespace rill {
+
+/// Thrown for a programming error in the use of a body (each() twice); never for I/O.
+class UsageError : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+/// What send() does once the queue reaches the high-water mark.
+enum class OverflowPolicy : std::uint8_t {
+    queue,   ///< keep the part and answer backpressure: nothing is lost, memory is the producer's duty
+    reject,  ///< refuse the part and answer would_block: the queue stays within high-water + one part
+};
+
+/// Per-body settings.
+struct BodyOptions {
+    std::size_t high_water = 64 * 1024;  ///< queued bytes above which send() answers backpressure
+    std::size_t low_water = 16 * 1024;   ///< on_drain fires when the queue falls below this
+    OverflowPolicy overflow = OverflowPolicy::queue;
+};
+
+/// A deferred HTTP response body streaming into a Sink. Not thread-safe: call it
+/// from the thread that runs the sink's transport. Create it with
+/// make_deferred_body() so that a callback which drops the last reference
+/// cannot destroy it while it is still working.
+template <class Sink>
+class DeferredBody : public std::enable_shared_from_this<DeferredBody<Sink>> {
+    static_assert(detail::sink_check<Sink>::value, "rill: DeferredBody needs a Sink");
+
+public:
+    using sink_type = Sink;
+
+    explicit DeferredBody(BodyOptions options = {}) : opts_(options) {
+        if (opts_.low_water > opts_.high_water) opts_.low_water = opts_.high_water;
+    }
+    DeferredBody(const DeferredBody&) = delete;
+    DeferredBody& operator=(const DeferredBody&) = delete;
+
+    /// Validates the head against the request, chooses the framing and queues the head
+    /// (sent at once if the sink is there). Anything but HeadStatus::ok wrote nothing.
+    /// Without respond() the body is raw: bytes pass through unframed.
+    [[nodiscard]] HeadStatus respond(const Request& request, const ResponseHead& head) {
+        if (state_ == BodyState::closing || state_ == BodyState::closed) return HeadStatus::body_closed;
+        if (responded_ || body_bytes_ != 0 || bytes_sent_ != 0 || !queue_.empty())
+            return HeadStatus::already_started;
+        PreparedHead prepared = prepare_head(request, head);
+        if (prepared.status != HeadStatus::ok) return prepared.status;
+        responded_ = true;
+        plan_ = prepared.plan;
+        remaining_ = plan_.content_length;
+        CallScope scope(*this);
+        (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
+        return HeadStatus::ok;
+    }
+
+    /// The server hands over its sink; parts sent earlier are flushed into it first.
+    /// Calling it twice throws UsageError. On a body that already ended, the sink is
+    /// told how it ended and is not kept.
+    void each(Sink sink) {
+        if (each_called_)
+            throw UsageError("rill::DeferredBody::each() called twice: a body streams into one sink");
+        each_called_ = true;
+        CallScope scope(*this);
+        if (state_ == BodyState::closed) {
+            sink.finish(reason_);
+            return;
+        }
+        sink_.emplace(std::move(sink));
+        if (state_ == BodyState::waiting) state_ = BodyState::open;
+        pump();
+    }
+
+    /// Sends one part: written at once when the sink can take it, else queued (copied).
+    [[nodiscard]] SendStatus send(std::string_view part) { return send_part(part, nullptr); }
+    /// Sends one part by move: queued without a copy when it cannot be written at once.
+    [[nodiscard]] SendStatus send(std::string&& part) { return send_part(part, &part); }
+    [[nodiscard]] SendStatus send(const char* part) { return send_part(std::string_view(part), nullptr); }
+
+    /// Ends the body once every queued byte is out. Idempotent (later calls say already_closed).
+    CloseStatus close() { return close_with(nullptr); }
+    /// Ends a chunked body with trailer fields (declare them in a Trailer header).
+    CloseStatus close(const Fields& trailers) { return close_with(&trailers); }
+
+    /// Ends the body now, dropping what is queued. No-op on an ended body.
+    void abort(CloseReason reason = CloseReason::aborted) {
+        if (reason == CloseReason::completed) reason = CloseReason::aborted;
+        CallScope scope(*this);
+        finish_body(reason);
+    }
+
+    /// The server calls this when its transport can take more bytes.
+    void flush() {
+        CallScope scope(*this);
+        pump();
+    }
+
+    /// While corked, parts are only queued; uncork() writes them in one gather write.
+    void cork() noexcept { ++cork_; }
+    void uncork() {
+        if (cork_ == 0) return;
+        if (--cork_ == 0) flush();
+    }
+
+    /// Called exactly once with the reason the body ended; at once if it already has.
+    template <class F>
+    void on_close(F&& callback) {
+        if (state_ == BodyState::closed) {
+            CallScope scope(*this);
+            hold_self();
+            std::forward<F>(callback)(reason_);
+            return;
+        }
+        on_close_ = std::forward<F>(callback);
+    }
+
+    /// Called when the queue falls below the low-water mark after a send() answered
+    /// backpressure or would_block.
+    template <class F>
+    void on_drain(F&& callback) {
+        on_drain_ = std::forward<F>(callback);
+    }
+
+    BodyState state() const noexcept { return state_; }
+    /// Why the body ended; meaningful once state() is closed.
+    CloseReason close_reason() const noexcept { return reason_; }
+    /// Bytes (head and framing included) waiting for the sink.
+    std::size_t bytes_queued() const noexcept { return queue_.bytes(); }
+    /// Bytes (head and framing included) the sink has taken.
+    std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
+    /// Body bytes the application has sent and rill accepted.
+    std::uint64_t body_bytes() const noexcept { return body_bytes_; }
+    Framing framing() const noexcept { return plan_.framing; }
+    /// True once the body completed and the connection may carry the next request.
+    bool keep_alive() const noexcept {
+        return state_ == BodyState::closed && reason_ == CloseReason::completed && plan_.persistent;
+    }
+    const BodyOptions& options() const noexcept { return opts_; }
+    /// The held sink, or nullptr before each() and after the body ended.
+    Sink* sink() noexcept { return sink_ ? &*sink_ : nullptr; }
+
+private:
+    enum class Drive : std::uint8_t { done, blocked, failed };
+
+    // A callback may drop the last shared_ptr to this body. The outermost public
+    // call keeps the body alive until it returns, paying only when a body ends.
+    struct CallScope {
+        explicit CallScope(DeferredBody& b) noexcept : body(b) { ++body.depth_; }
+        ~CallScope() {
+            if (--body.depth_ == 0 && body.keep_self_) {
+                auto last = std::move(body.keep_self_);
+            }
+        }
+        CallScope(const CallScope&) = delete;
+        CallScope& operator=(const CallScope&) = delete;
+        DeferredBody& body;
+    };
+
+    SendStatus send_part(std::string_view data, std::string* owned) {
+        if (state_ == BodyState::closing || state_ == BodyState::closed) return SendStatus::closed;
+        if (data.empty()) return queue_status(SendStatus::written);
+        if (plan_.framing == Framing::none) return SendStatus::written;  // HEAD, 204, 304: discarded
+        if (plan_.framing == Framing::fixed && data.size() > remaining_) return SendStatus::length_exceeded;
+        if (opts_.overflow == OverflowPolicy::reject && queue_.bytes() >= opts_.high_water) {
+            drain_pending_ = true;
+            return SendStatus::would_block;
+        }
+        if (plan_.framing == Framing::fixed) remaining_ -= data.size();
+        body_bytes_ += data.size();
+        CallScope scope(*this);
+        if (plan_.framing == Framing::chunked) {
+            char header[detail::chunk_header_max];
+            const std::size_t len = detail::format_chunk_header(header, data.size());
+            return emit(detail::Framed{{header, len}, data, "\r\n"}, owned);
+        }
+        return emit(detail::Framed{{}, data, {}}, owned);
+    }
+
+    CloseStatus close_with(const Fields* trailers) {
+        if (state_ == BodyState::closing || state_ == BodyState::closed) return CloseStatus::already_closed;
+        const bool has_trailers = trailers != nullptr && !trailers->empty();
+        if (has_trailers && !detail::valid_trailers(*trailers)) return CloseStatus::invalid_trailer;
+        CallScope scope(*this);
+        CloseStatus status = CloseStatus::ok;
+        end_reason_ = (plan_.framing == Framing::fixed && remaining_ != 0) ? CloseReason::truncated
+                                                                           : CloseReason::completed;
+        state_ = BodyState::closing;
+        if (plan_.framing == Framing::chunked) {
+            if (has_trailers) {
+                std::string last = detail::last_chunk(*trailers);
+                (void)emit(detail::Framed{{}, last, {}}, &last);
+            } else {
+                (void)emit(detail::Framed{{}, "0\r\n\r\n", {}}, nullptr);
+            }
+        } else if (has_trailers) {
+            status = CloseStatus::trailers_dropped;
+        }
+        if (state_ == BodyState::closing && sink_ && cork_ == 0 && queue_.empty()) finish_body(end_reason_);
+        return status;
+    }
+
+    SendStatus queue_status(SendStatus idle) noexcept {
+        if (queue_.bytes() > opts_.high_water) {
+            drain_pending_ = true;
+            return SendStatus::backpressure;
+        }
+        return queue_.empty() ? idle : SendStatus::queued;
+    }
+
+    // Writes at once when nothing is ahead of this part, queues what is left.
+    SendStatus emit(const detail::Framed& f, std::string* owned) {
+        std::size_t done = 0;
+        if (sink_ && cork_ == 0 && !pumping_ && queue_.empty()) {
+            ConstBuffer bufs[3];
+            std::size_t n = 0;
+            for (std::string_view piece : {f.prefix, f.data, f.suffix})
+                if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
+            const Drive d = drive(bufs, n, done);
+            if (d == Drive::failed) return SendStatus::closed;
+            if (d == Drive::done) return SendStatus::written;
+        }
+        if (owned != nullptr)
+            queue_.push_owned(std::move(*owned), f.prefix, !f.suffix.empty(), done);
+        else
+            queue_.push_copy(f, done);
+        return queue_status(SendStatus::queued);
+    }
+
+    // Offers the buffers to the sink until all are taken, it would block, or it fails.
+    Drive drive(ConstBuffer* bufs, std::size_t n, std::size_t& written) {
+        std::size_t i = 0;
+        while (i < n && bufs[i].size == 0) ++i;
+        while (i < n) {
+            const std::size_t offered = buffer_size(bufs + i, n - i);
+            const WriteResult r = sink_->write(bufs + i, n - i);
+            if (r.bytes > offered) {  // a broken sink: never read past what was offered
+                finish_body(CloseReason::write_error);
+                return Drive::failed;
+            }
+            written += r.bytes;
+            bytes_sent_ += r.bytes;
+            std::size_t k = r.bytes;
+            while (i < n && k >= bufs[i].size) k -= bufs[i++].size;
+            if (k != 0) {
+                bufs[i].data += k;
+                bufs[i].size -= k;
+            }
+            switch (r.status) {
+                case WriteStatus::ok:
+                    if (r.bytes == 0) return Drive::blocked;  // no progress: wait for flush()
+                    break;
+                case WriteStatus::would_block:
+                    return i < n ? Drive::blocked : Drive::done;
+                case WriteStatus::closed:
+                    finish_body(CloseReason::peer_closed);
+                    return Drive::failed;
+                case WriteStatus::error:
+                    finish_body(CloseReason::write_error);
+                    return Drive::failed;
+            }
+        }
+        return Drive::done;
+    }
+
+    // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
+    void pump() {
+        if (!sink_ || cork_ != 0 || pumping_) return;
+        pumping_ = true;
+        while (!queue_.empty()) {
+            ConstBuffer bufs[RILL_GATHER_MAX];
+            const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
+            std::size_t written = 0;
+            const Drive d = drive(bufs, n, written);
+            if (d == Drive::failed) {
+                pumping_ = false;
+                return;
+            }
+            queue_.consume(written);
+            if (d == Drive::blocked) break;
+        }
+        pumping_ = false;
+        if (queue_.empty() && state_ == BodyState::closing) {
+            finish_body(end_reason_);
+        } else if (drain_pending_ && queue_.bytes() < opts_.low_water) {
+            drain_pending_ = false;
+            if (on_drain_) {
+                hold_self();
+                on_drain_();
+            }
+        }
+    }
+
+    // Before any callback: keeps the body alive until the outermost public call returns.
+    void hold_self() {
+        if (depth_ != 0 && !keep_self_) keep_self_ = this->weak_from_this().lock();
+    }
+
+    void finish_body(CloseReason reason) {
+        if (state_ == BodyState::closed) return;
+        hold_self();
+        state_ = BodyState::closed;
+        reason_ = reason;
+        queue_.clear();
+        drain_pending_ = false;
+        std::optional<Sink> sink = std::move(sink_);
+        sink_.reset();
+        // Callbacks often capture a shared_ptr to this body: dropping them breaks the cycle.
+        std::function<void(CloseReason)> on_close = std::move(on_close_);
+        on_close_ = nullptr;
+        on_drain_ = nullptr;
+        if (sink) sink->finish(reason);
+        if (on_close) on_close(reason);
+    }
+
+    BodyOptions opts_;
+    std::optional<Sink> sink_;
+    detail::SegmentQueue queue_;
+    FramingPlan plan_;
+    std::uint64_t remaining_ = 0;
+    std::uint64_t bytes_sent_ = 0;
+    std::uint64_t body_bytes_ = 0;
+    std::function<void(CloseReason)> on_close_;
+    std::function<void()> on_drain_;
+    std::shared_ptr<DeferredBody> keep_self_;
+    unsigned cork_ = 0;
+    unsigned depth_ = 0;
+    BodyState state_ = BodyState::waiting;
+    CloseReason reason_ = CloseReason::completed;
+    CloseReason end_reason_ = CloseReason::completed;
+    bool responded_ = false;
+    bool each_called_ = false;
+    bool pumping_ = false;
+    bool drain_pending_ = false;
+};
+
+/// Creates a body owned by a shared_ptr: the application keeps one, the server another.
+template <class Sink>
+std::shared_ptr<DeferredBody<Sink>> make_deferred_body(BodyOptions options = {}) {
+    return std::make_shared<DeferredBody<Sink>>(options);
+}
+
+/// Corks a body for its lifetime: parts sent meanwhile leave in one gather write.
+template <class Body>
+class [[nodiscard]] Batch {
+public:
+    explicit Batch(Body& body) noexcept : body_(&body) { body_->cork(); }
+    ~Batch() {
+        if (body_ != nullptr) body_->uncork();
+    }
+    Batch(Batch&& other) noexcept : body_(std::exchange(other.body_, nullptr)) {}
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    Batch& operator=(Batch&&) = delete;
+
+private:
+    Body* body_;
+};
+
+}  // namespace rill
+
+#endif  // RILL_DEFERRED_BODY_HPP

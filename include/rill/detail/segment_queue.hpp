@@ -1,0 +1,158 @@
+#ifndef RILL_DETAIL_SEGMENT_QUEUE_HPP
+#define RILL_DETAIL_SEGMENT_QUEUE_HPP
+
+// The bytes a body could not hand to its sink yet, in order. A segment is an
+// optional inline prefix (a chunk-size line), owned data and an optional CRLF,
+// so a moved-in part is framed without being copied; small copied parts are
+// framed into one flat string so that a busy socket gets them in few buffers.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rill/buffer.hpp"
+#include "rill/framing.hpp"
+
+#ifndef RILL_COALESCE_LIMIT
+/// Copied parts are appended to the queue's last flat segment while it is smaller than this.
+#define RILL_COALESCE_LIMIT 16384
+#endif
+
+namespace rill {
+namespace detail {
+
+struct Segment {
+    std::string data;
+    std::size_t offset = 0;  // framed bytes of this segment already written
+    std::uint8_t prefix_len = 0;
+    bool crlf = false;
+    char prefix[chunk_header_max] = {};
+
+    std::size_t size() const noexcept { return prefix_len + data.size() + (crlf ? 2u : 0u); }
+    bool flat() const noexcept { return prefix_len == 0 && !crlf; }
+};
+
+/// One framed part as up to three views: prefix, data, suffix.
+struct Framed {
+    std::string_view prefix;
+    std::string_view data;
+    std::string_view suffix;
+    std::size_t size() const noexcept { return prefix.size() + data.size() + suffix.size(); }
+};
+
+class SegmentQueue {
+public:
+    bool empty() const noexcept { return head_ == segs_.size(); }
+    std::size_t bytes() const noexcept { return bytes_; }
+
+    /// Queues the framed bytes of `f` from `skip` on, copying them.
+    void push_copy(const Framed& f, std::size_t skip) {
+        const std::size_t n = f.size() - skip;
+        if (n == 0) return;
+        Segment* tail = empty() ? nullptr : &segs_.back();
+        if (tail == nullptr || !tail->flat() || tail->data.size() >= RILL_COALESCE_LIMIT) {
+            segs_.emplace_back();
+            tail = &segs_.back();
+            tail->data.reserve(n);
+        }
+        for (std::string_view piece : {f.prefix, f.data, f.suffix}) {
+            const std::size_t drop = skip < piece.size() ? skip : piece.size();
+            skip -= drop;
+            tail->data.append(piece.data() + drop, piece.size() - drop);
+        }
+        bytes_ += n;
+    }
+
+    /// Queues `data` by move, framed by `prefix` and an optional CRLF, `skip` bytes already written.
+    void push_owned(std::string&& data, std::string_view prefix, bool crlf, std::size_t skip) {
+        Segment s;
+        s.data = std::move(data);
+        s.prefix_len = static_cast<std::uint8_t>(prefix.size());
+        if (!prefix.empty()) std::memcpy(s.prefix, prefix.data(), prefix.size());
+        s.crlf = crlf;
+        s.offset = skip;
+        const std::size_t n = s.size() - skip;
+        if (n == 0) return;
+        segs_.push_back(std::move(s));
+        bytes_ += n;
+    }
+
+    /// Fills up to `max` buffers with the front of the queue; returns how many.
+    std::size_t gather(ConstBuffer* out, std::size_t max) const noexcept {
+        std::size_t n = 0;
+        for (std::size_t i = head_; i < segs_.size() && n < max; ++i) {
+            const Segment& s = segs_[i];
+            std::size_t skip = s.offset;
+            const std::string_view pieces[3] = {std::string_view(s.prefix, s.prefix_len), s.data,
+                                                s.crlf ? std::string_view("\r\n", 2) : std::string_view()};
+            for (std::string_view piece : pieces) {
+                if (skip >= piece.size()) {
+                    skip -= piece.size();
+                    continue;
+                }
+                if (n == max) return n;
+                out[n++] = ConstBuffer(piece.data() + skip, piece.size() - skip);
+                skip = 0;
+            }
+        }
+        return n;
+    }
+
+    /// Drops `n` bytes from the front (they were written).
+    void consume(std::size_t n) noexcept {
+        bytes_ -= n;
+        while (n != 0) {
+            Segment& s = segs_[head_];
+            const std::size_t left = s.size() - s.offset;
+            if (n < left) {
+                s.offset += n;
+                return;
+            }
+            n -= left;
+            release_front();
+        }
+        if (empty()) reset();
+    }
+
+    void clear() noexcept {
+        segs_.clear();
+        head_ = 0;
+        bytes_ = 0;
+    }
+
+    /// Gives back the memory a burst left behind, once the queue is empty.
+    void shrink() {
+        if (empty()) std::vector<Segment>().swap(segs_);
+        head_ = 0;
+    }
+
+private:
+    void release_front() noexcept {
+        std::string().swap(segs_[head_].data);
+        ++head_;
+        if (empty()) {
+            reset();
+        } else if (head_ >= 64 && head_ * 2 >= segs_.size()) {
+            // A queue that never empties must not keep the husks of written segments.
+            segs_.erase(segs_.begin(), segs_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+    }
+    void reset() noexcept {
+        segs_.clear();  // keeps capacity: the next burst reuses it
+        head_ = 0;
+    }
+
+    std::vector<Segment> segs_;
+    std::size_t head_ = 0;
+    std::size_t bytes_ = 0;
+};
+
+}  // namespace detail
+}  // namespace rill
+
+#endif  // RILL_DETAIL_SEGMENT_QUEUE_HPP

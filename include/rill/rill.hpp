@@ -1,0 +1,21 @@
+#ifndef RILL_RILL_HPP
+#define RILL_RILL_HPP
+
+// rill: deferred, streaming HTTP response bodies. Include this one header.
+
+#include "rill/version.hpp"
+#include "rill/status.hpp"
+#include "rill/buffer.hpp"
+#include "rill/sink.hpp"
+#include "rill/string_sink.hpp"
+#include "rill/function_sink.hpp"
+#include "rill/fields.hpp"
+#include "rill/response.hpp"
+#include "rill/framing.hpp"
+#include "rill/deferred_body.hpp"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include "rill/posix_socket_sink.hpp"
+#endif
+
+#endif  // RILL_RILL_HPP
