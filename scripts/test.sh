@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Build and test rill in several compiler/standard configurations.
+#
+#   bash scripts/test.sh
+#
+# Each configuration is "name:compiler:standard" and is built in build/<name>.
+# Override the list with RILL_TEST_CONFIGS, e.g.
+#   RILL_TEST_CONFIGS="gcc-cxx20:g++:20" bash scripts/test.sh
+# Other knobs: RILL_BUILD_TYPE (default RelWithDebInfo), RILL_CMAKE_ARGS
+# (extra arguments for the configure step, e.g. -DRILL_SANITIZE=address,undefined).
+#
+# The last line of output is "N passed, M failed" over all configurations;
+# the exit status is non-zero if anything failed. A configuration that does
+# not configure or build counts as one failure.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+configs="${RILL_TEST_CONFIGS:-gcc-cxx17:g++:17 clang-cxx20:clang++:20}"
+build_type="${RILL_BUILD_TYPE:-RelWithDebInfo}"
+read -r -a extra_args <<< "${RILL_CMAKE_ARGS:-}"
+jobs="$(nproc 2>/dev/null || echo 2)"
+
+have_doctest() {
+    local dir
+    for dir in /usr/include /usr/local/include ${CPATH:+${CPATH//:/ }}; do
+        [[ -f "$dir/doctest/doctest.h" ]] && return 0
+    done
+    return 1
+}
+
+if ! have_doctest; then
+    echo "doctest not found; installing doctest-dev"
+    sudo_cmd=()
+    if [[ "$(id -u)" -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
+        sudo_cmd=(sudo)
+    fi
+    "${sudo_cmd[@]}" apt-get update
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends doctest-dev
+fi
+
+total_passed=0
+total_failed=0
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+for config in $configs; do
+    IFS=: read -r name compiler standard <<< "$config"
+    build_dir="build/$name"
+    echo "=== $name: $compiler, C++$standard, $build_type, $build_dir ==="
+
+    if ! cmake -S . -B "$build_dir" \
+            -DCMAKE_BUILD_TYPE="$build_type" \
+            -DCMAKE_CXX_COMPILER="$compiler" \
+            -DCMAKE_CXX_STANDARD="$standard" \
+            "${extra_args[@]}" \
+        || ! cmake --build "$build_dir" -j "$jobs"; then
+        echo "=== $name: configure/build FAILED ==="
+        total_failed=$((total_failed + 1))
+        continue
+    fi
+
+    status=0
+    (cd "$build_dir" && ctest --output-on-failure -j2) 2>&1 | tee "$log" || status=$?
+
+    summary="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)"
+    if [[ -n "$summary" ]]; then
+        failed="$(sed -E 's/^[0-9]+% tests passed, ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<< "$summary")"
+        total="$(sed -E 's/^[0-9]+% tests passed, ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<< "$summary")"
+        total_passed=$((total_passed + total - failed))
+        total_failed=$((total_failed + failed))
+        if [[ "$status" -ne 0 && "$failed" -eq 0 ]]; then
+            total_failed=$((total_failed + 1))
+        fi
+    else
+        # ctest produced no summary (no tests, or it could not run at all).
+        total_failed=$((total_failed + 1))
+    fi
+done
+
+echo "$total_passed passed, $total_failed failed"
+[[ "$total_failed" -eq 0 ]]

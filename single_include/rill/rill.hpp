@@ -1,0 +1,1456 @@
+// rill v0.1.0 - single-header distribution
+//
+// This file is generated from include/ by scripts/amalgamate.py.
+// Do not edit it: edit the headers under include/ instead and regenerate.
+//
+// Copyright (c) 2026 the rill authors. Licensed under the MIT License (see LICENSE).
+// SPDX-License-Identifier: MIT
+
+#ifndef RILL_SINGLE_INCLUDE_RILL_HPP
+#define RILL_SINGLE_INCLUDE_RILL_HPP
+
+#ifndef RILL_RILL_HPP
+#define RILL_RILL_HPP
+
+// rill: deferred, streaming HTTP response bodies. Include this one header.
+
+// #include <rill/version.hpp>
+// rill version information.
+//
+// The build system (CMakeLists.txt) and scripts/amalgamate.py read these
+// three lines, so keep them as plain `#define NAME number` definitions.
+#ifndef RILL_VERSION_HPP
+#define RILL_VERSION_HPP
+
+#define RILL_VERSION_MAJOR 0
+#define RILL_VERSION_MINOR 1
+#define RILL_VERSION_PATCH 0
+
+#endif  // RILL_VERSION_HPP
+// #include <rill/status.hpp>
+#ifndef RILL_STATUS_HPP
+#define RILL_STATUS_HPP
+
+// The values rill reports instead of throwing: every outcome on the
+// streaming path is an enum the caller can switch on and print.
+
+#include <cstdint>
+
+namespace rill {
+
+/// What became of one `send()`.
+enum class SendStatus : std::uint8_t {
+    written,          ///< handed to the sink at once, nothing queued
+    queued,           ///< kept in the body's queue (no sink yet, or the sink is busy)
+    backpressure,     ///< queued, but the queue is above the high-water mark: wait for on_drain
+    would_block,      ///< refused under the reject policy: the queue is full, nothing was kept
+    length_exceeded,  ///< refused: it would pass the declared Content-Length, nothing was kept
+    closed,           ///< the body is closing or finished; the part was dropped
+};
+
+/// Why a body ended; reported exactly once through on_close and Sink::finish.
+enum class CloseReason : std::uint8_t {
+    completed,    ///< every byte was handed to the sink and the framing was finished
+    truncated,    ///< closed short of the declared Content-Length
+    peer_closed,  ///< the client went away
+    write_error,  ///< the sink failed
+    aborted,      ///< the application gave up
+    shutdown,     ///< the server is shutting down
+    timeout,      ///< the server gave up waiting
+};
+
+/// Where a body is in its life.
+enum class BodyState : std::uint8_t {
+    waiting,  ///< no sink yet: parts are kept until each()
+    open,     ///< streaming into the sink
+    closing,  ///< close() was called; queued bytes are still going out
+    closed,   ///< finished (see close_reason())
+};
+
+/// What became of `close()`.
+enum class CloseStatus : std::uint8_t {
+    ok,                ///< the body ends (now or once the queue drains)
+    trailers_dropped,  ///< ends, but this framing cannot carry trailers: they were not sent
+    invalid_trailer,   ///< refused: a trailer field is malformed or forbidden; nothing changed
+    already_closed,    ///< close() or abort() came earlier; nothing changed
+};
+
+/// What became of `respond()`: anything but `ok` means nothing was written.
+enum class HeadStatus : std::uint8_t {
+    ok,
+    invalid_status,           ///< not 200-599, or 101 without an Upgrade to switch to
+    invalid_reason,           ///< the reason phrase holds a control character
+    invalid_field_name,       ///< a header name is not an RFC 9110 token
+    invalid_field_value,      ///< a header value holds CR, LF, NUL or another control character
+    transfer_encoding_set,    ///< rill chooses Transfer-Encoding itself; the application may not
+    invalid_content_length,   ///< Content-Length is not one decimal number, or appears twice
+    content_length_forbidden, ///< Content-Length on a 1xx or 204 response
+    already_started,          ///< respond() after respond(), or after body bytes were sent
+    body_closed,              ///< the body was already aborted or closed
+};
+
+/// A short English description, for logs and error messages.
+constexpr const char* to_string(SendStatus s) noexcept {
+    switch (s) {
+        case SendStatus::written: return "written";
+        case SendStatus::queued: return "queued";
+        case SendStatus::backpressure: return "backpressure";
+        case SendStatus::would_block: return "would block";
+        case SendStatus::length_exceeded: return "length exceeded";
+        case SendStatus::closed: return "closed";
+    }
+    return "unknown";
+}
+
+constexpr const char* to_string(CloseReason r) noexcept {
+    switch (r) {
+        case CloseReason::completed: return "completed";
+        case CloseReason::truncated: return "truncated";
+        case CloseReason::peer_closed: return "peer closed";
+        case CloseReason::write_error: return "write error";
+        case CloseReason::aborted: return "aborted";
+        case CloseReason::shutdown: return "shutdown";
+        case CloseReason::timeout: return "timeout";
+    }
+    return "unknown";
+}
+
+constexpr const char* to_string(BodyState s) noexcept {
+    switch (s) {
+        case BodyState::waiting: return "waiting";
+        case BodyState::open: return "open";
+        case BodyState::closing: return "closing";
+        case BodyState::closed: return "closed";
+    }
+    return "unknown";
+}
+
+constexpr const char* to_string(CloseStatus s) noexcept {
+    switch (s) {
+        case CloseStatus::ok: return "ok";
+        case CloseStatus::trailers_dropped: return "trailers dropped";
+        case CloseStatus::invalid_trailer: return "invalid trailer";
+        case CloseStatus::already_closed: return "already closed";
+    }
+    return "unknown";
+}
+
+constexpr const char* to_string(HeadStatus s) noexcept {
+    switch (s) {
+        case HeadStatus::ok: return "ok";
+        case HeadStatus::invalid_status: return "invalid status code";
+        case HeadStatus::invalid_reason: return "invalid reason phrase";
+        case HeadStatus::invalid_field_name: return "header name is not a token";
+        case HeadStatus::invalid_field_value: return "header value holds a control character";
+        case HeadStatus::transfer_encoding_set: return "Transfer-Encoding is chosen by rill";
+        case HeadStatus::invalid_content_length: return "invalid or repeated Content-Length";
+        case HeadStatus::content_length_forbidden: return "Content-Length not allowed for this status";
+        case HeadStatus::already_started: return "response already started";
+        case HeadStatus::body_closed: return "body already closed";
+    }
+    return "unknown";
+}
+
+}  // namespace rill
+
+#endif  // RILL_STATUS_HPP
+// #include <rill/buffer.hpp>
+#ifndef RILL_BUFFER_HPP
+#define RILL_BUFFER_HPP
+
+// The vocabulary between a body and its sink: a list of read-only buffers
+// going down, and one WriteResult coming back.
+
+#include <cstddef>
+#include <string_view>
+
+namespace rill {
+
+/// A read-only span of bytes owned by the caller for the duration of one Sink::write.
+struct ConstBuffer {
+    const char* data = nullptr;
+    std::size_t size = 0;
+
+    constexpr ConstBuffer() noexcept = default;
+    constexpr ConstBuffer(const char* d, std::size_t n) noexcept : data(d), size(n) {}
+    constexpr ConstBuffer(std::string_view s) noexcept : data(s.data()), size(s.size()) {}  // NOLINT
+    constexpr std::string_view view() const noexcept { return {data, size}; }
+};
+
+/// How a sink's write went.
+enum class WriteStatus : unsigned char {
+    ok,           ///< `bytes` were taken (maybe fewer than offered: the body offers the rest at once)
+    would_block,  ///< `bytes` were taken (maybe 0) and no more fit now: the body waits for flush()
+    closed,       ///< the peer is gone; the body ends with CloseReason::peer_closed
+    error,        ///< the transport failed; the body ends with CloseReason::write_error
+};
+
+/// Returned by Sink::write: how many bytes were taken from the front of the buffers, and why it stopped.
+struct WriteResult {
+    std::size_t bytes = 0;
+    WriteStatus status = WriteStatus::ok;
+    int error = 0;  ///< errno or a transport-specific code when status is closed or error
+
+    static constexpr WriteResult ok(std::size_t n) noexcept { return {n, WriteStatus::ok, 0}; }
+    static constexpr WriteResult would_block(std::size_t n = 0) noexcept {
+        return {n, WriteStatus::would_block, 0};
+    }
+    static constexpr WriteResult closed(int err = 0) noexcept { return {0, WriteStatus::closed, err}; }
+    static constexpr WriteResult failed(int err = 0) noexcept { return {0, WriteStatus::error, err}; }
+};
+
+/// Sum of the sizes of `count` buffers.
+constexpr std::size_t buffer_size(const ConstBuffer* bufs, std::size_t count) noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < count; ++i) n += bufs[i].size;
+    return n;
+}
+
+}  // namespace rill
+
+#endif  // RILL_BUFFER_HPP
+// #include <rill/sink.hpp>
+#ifndef RILL_SINK_HPP
+#define RILL_SINK_HPP
+
+// The Sink requirement: what a server's transport must offer a DeferredBody.
+// docs/sink.md holds the table of valid expressions; this header turns a
+// wrong type into one readable compile error per missing member.
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+// #include <rill/buffer.hpp>
+// #include <rill/status.hpp>
+
+namespace rill {
+namespace detail {
+
+template <class S, class = void>
+struct has_write : std::false_type {};
+template <class S>
+struct has_write<S, std::void_t<decltype(std::declval<S&>().write(
+                        std::declval<const ConstBuffer*>(), std::declval<std::size_t>()))>>
+    : std::is_convertible<decltype(std::declval<S&>().write(std::declval<const ConstBuffer*>(),
+                                                            std::declval<std::size_t>())),
+                          WriteResult> {};
+
+template <class S, class = void>
+struct has_finish : std::false_type {};
+template <class S>
+struct has_finish<S, std::void_t<decltype(std::declval<S&>().finish(CloseReason::completed))>>
+    : std::true_type {};
+
+}  // namespace detail
+
+/// True when S meets the Sink requirement (see docs/sink.md).
+template <class S>
+inline constexpr bool is_sink_v = detail::has_write<S>::value && detail::has_finish<S>::value &&
+                                  std::is_move_constructible_v<S> && !std::is_reference_v<S>;
+
+#if defined(__cpp_concepts) && __cpp_concepts >= 201907L
+/// C++20 spelling of is_sink_v, for constraining your own templates.
+template <class S>
+concept Sink = is_sink_v<S>;
+#endif
+
+namespace detail {
+
+// One static_assert per member, so the first line of the error names what is missing.
+template <class S>
+struct sink_check {
+    static_assert(!std::is_reference_v<S>, "rill: the Sink type is not a rill Sink: pass a value type, not a reference");
+    static_assert(has_write<S>::value,
+                  "rill: the Sink type is not a rill Sink: it needs a member "
+                  "`rill::WriteResult write(const rill::ConstBuffer* buffers, std::size_t count)`");
+    static_assert(has_finish<S>::value,
+                  "rill: the Sink type is not a rill Sink: it needs a member "
+                  "`void finish(rill::CloseReason reason)`");
+    static_assert(std::is_move_constructible_v<S>,
+                  "rill: the Sink type is not a rill Sink: it must be move constructible");
+    static constexpr bool value = true;
+};
+
+}  // namespace detail
+}  // namespace rill
+
+#endif  // RILL_SINK_HPP
+// #include <rill/string_sink.hpp>
+#ifndef RILL_STRING_SINK_HPP
+#define RILL_STRING_SINK_HPP
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+// #include <rill/buffer.hpp>
+// #include <rill/status.hpp>
+
+namespace rill {
+
+/// A Sink that appends every byte to a string it shares with its copies, so the
+/// caller can keep one copy and read what the body wrote after handing the other over.
+class StringSink {
+public:
+    struct State {
+        std::string bytes;
+        std::size_t writes = 0;                 ///< number of write() calls that took bytes
+        std::optional<CloseReason> finished;    ///< set by finish()
+    };
+
+    StringSink() : state_(std::make_shared<State>()) {}
+
+    WriteResult write(const ConstBuffer* bufs, std::size_t count) {
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+            state_->bytes.append(bufs[i].data, bufs[i].size);
+            n += bufs[i].size;
+        }
+        if (n != 0) ++state_->writes;
+        return WriteResult::ok(n);
+    }
+
+    void finish(CloseReason reason) { state_->finished = reason; }
+
+    const std::string& str() const noexcept { return state_->bytes; }
+    std::size_t writes() const noexcept { return state_->writes; }
+    std::optional<CloseReason> finished() const noexcept { return state_->finished; }
+    void clear() { state_->bytes.clear(); }
+
+private:
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace rill
+
+#endif  // RILL_STRING_SINK_HPP
+// #include <rill/function_sink.hpp>
+#ifndef RILL_FUNCTION_SINK_HPP
+#define RILL_FUNCTION_SINK_HPP
+
+// Adapts any transport (an Asio socket, a libuv stream, an HTTP/2 stream) to
+// the Sink requirement with two callables, so no adapter class is needed.
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+// #include <rill/buffer.hpp>
+// #include <rill/status.hpp>
+
+namespace rill {
+namespace detail {
+struct IgnoreFinish {
+    void operator()(CloseReason) const noexcept {}
+};
+}  // namespace detail
+
+/// A Sink made of a write callable `WriteResult(const ConstBuffer*, std::size_t)` and
+/// an optional finish callable `void(CloseReason)`.
+template <class Write, class Finish = detail::IgnoreFinish>
+class FunctionSink {
+    static_assert(std::is_invocable_r_v<WriteResult, Write&, const ConstBuffer*, std::size_t>,
+                  "rill::FunctionSink: the write callable must be invocable as "
+                  "`rill::WriteResult(const rill::ConstBuffer*, std::size_t)`");
+    static_assert(std::is_invocable_v<Finish&, CloseReason>,
+                  "rill::FunctionSink: the finish callable must be invocable as `void(rill::CloseReason)`");
+
+public:
+    explicit FunctionSink(Write write, Finish finish = Finish{})
+        : write_(std::move(write)), finish_(std::move(finish)) {}
+
+    WriteResult write(const ConstBuffer* bufs, std::size_t count) { return write_(bufs, count); }
+    void finish(CloseReason reason) { finish_(reason); }
+
+private:
+    Write write_;
+    Finish finish_;
+};
+
+/// Builds a FunctionSink, deducing the callables' types.
+template <class Write, class Finish = detail::IgnoreFinish>
+FunctionSink<std::decay_t<Write>, std::decay_t<Finish>> make_function_sink(Write&& write,
+                                                                           Finish&& finish = Finish{}) {
+    return FunctionSink<std::decay_t<Write>, std::decay_t<Finish>>(std::forward<Write>(write),
+                                                                   std::forward<Finish>(finish));
+}
+
+}  // namespace rill
+
+#endif  // RILL_FUNCTION_SINK_HPP
+// #include <rill/fields.hpp>
+#ifndef RILL_FIELDS_HPP
+#define RILL_FIELDS_HPP
+
+// Header and trailer fields, and the RFC 9110 rules that keep a field from
+// splitting a response: names are tokens, values hold no CR, LF, NUL or other
+// control character.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rill {
+
+/// One header or trailer line. Name case is kept as given; duplicates are allowed.
+struct Field {
+    std::string name;
+    std::string value;
+};
+
+using Fields = std::vector<Field>;
+
+namespace detail {
+
+constexpr bool is_tchar(unsigned char c) noexcept {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    switch (c) {
+        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+        case '.': case '^': case '_': case '`': case '|': case '~':
+            return true;
+        default:
+            return false;
+    }
+}
+
+constexpr char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
+
+constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+
+constexpr std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+/// True when a comma-separated list (a Connection header) holds `token`, ignoring case.
+constexpr bool list_has_token(std::string_view list, std::string_view token) noexcept {
+    while (!list.empty()) {
+        std::size_t comma = list.find(',');
+        std::string_view item = trim_ows(list.substr(0, comma));
+        if (iequals(item, token)) return true;
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+}  // namespace detail
+
+/// An RFC 9110 token: one or more tchar.
+constexpr bool is_valid_field_name(std::string_view name) noexcept {
+    if (name.empty()) return false;
+    for (char c : name)
+        if (!detail::is_tchar(static_cast<unsigned char>(c))) return false;
+    return true;
+}
+
+/// Visible ASCII, obs-text, and inner spaces or tabs; no leading or trailing whitespace.
+constexpr bool is_valid_field_value(std::string_view value) noexcept {
+    for (char ch : value) {
+        auto c = static_cast<unsigned char>(ch);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    }
+    return value.empty() || (!detail::is_ows(value.front()) && !detail::is_ows(value.back()));
+}
+
+/// Fields that carry framing, routing or response control and so may not travel as trailers
+/// (RFC 9110 section 6.5.1).
+constexpr bool is_forbidden_trailer(std::string_view name) noexcept {
+    constexpr std::string_view forbidden[] = {
+        "content-length", "transfer-encoding", "trailer", "host", "connection", "keep-alive",
+        "proxy-connection", "te", "upgrade", "content-encoding", "content-type", "content-range",
+        "cache-control", "expires", "date", "location", "retry-after", "vary", "age",
+        "set-cookie", "authorization", "www-authenticate", "proxy-authenticate", "expect",
+        "max-forwards", "pragma", "range"};
+    for (std::string_view f : forbidden)
+        if (detail::iequals(name, f)) return true;
+    return false;
+}
+
+}  // namespace rill
+
+#endif  // RILL_FIELDS_HPP
+// #include <rill/response.hpp>
+#ifndef RILL_RESPONSE_HPP
+#define RILL_RESPONSE_HPP
+
+// What rill needs to know of a request, and the head the application answers
+// with. The framing is derived from both (framing.hpp), never chosen by hand.
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+// #include <rill/fields.hpp>
+
+namespace rill {
+
+/// The parts of an HTTP/1.x request that decide how the response is framed.
+/// The views must stay valid only for the respond() call.
+struct Request {
+    std::string_view method = "GET";
+    int version_minor = 1;         ///< 0 for HTTP/1.0, 1 for HTTP/1.1
+    std::string_view connection;   ///< the Connection header's value(s), comma-joined; empty if absent
+    std::string_view upgrade;      ///< the Upgrade header's value; empty if absent
+};
+
+/// The reason phrase RFC 9110 gives a status code, or "" for one it does not name.
+constexpr std::string_view default_reason(int status) noexcept {
+    switch (status) {
+        case 101: return "Switching Protocols";
+        case 200: return "OK";
+        case 201: return "Created";
+        case 202: return "Accepted";
+        case 203: return "Non-Authoritative Information";
+        case 204: return "No Content";
+        case 205: return "Reset Content";
+        case 206: return "Partial Content";
+        case 300: return "Multiple Choices";
+        case 301: return "Moved Permanently";
+        case 302: return "Found";
+        case 303: return "See Other";
+        case 304: return "Not Modified";
+        case 307: return "Temporary Redirect";
+        case 308: return "Permanent Redirect";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 406: return "Not Acceptable";
+        case 408: return "Request Timeout";
+        case 409: return "Conflict";
+        case 410: return "Gone";
+        case 411: return "Length Required";
+        case 412: return "Precondition Failed";
+        case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
+        case 415: return "Unsupported Media Type";
+        case 416: return "Range Not Satisfiable";
+        case 417: return "Expectation Failed";
+        case 422: return "Unprocessable Content";
+        case 426: return "Upgrade Required";
+        case 428: return "Precondition Required";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        case 505: return "HTTP Version Not Supported";
+        default: return "";
+    }
+}
+
+/// Status line and headers of a response. Nothing is checked until respond(),
+/// which refuses a bad head before writing a byte.
+class ResponseHead {
+public:
+    explicit ResponseHead(int status = 200, std::string reason = {})
+        : status_(status), reason_(std::move(reason)) {}
+
+    /// Appends a header; repeated names (Set-Cookie) are sent as repeated lines.
+    ResponseHead& header(std::string name, std::string value) {
+        fields_.push_back(Field{std::move(name), std::move(value)});
+        return *this;
+    }
+
+    int status() const noexcept { return status_; }
+    /// The reason phrase given, or the standard one for the status.
+    std::string_view reason() const noexcept {
+        return reason_.empty() ? default_reason(status_) : std::string_view(reason_);
+    }
+    const Fields& fields() const noexcept { return fields_; }
+
+private:
+    int status_;
+    std::string reason_;
+    Fields fields_;
+};
+
+}  // namespace rill
+
+#endif  // RILL_RESPONSE_HPP
+// #include <rill/framing.hpp>
+#ifndef RILL_FRAMING_HPP
+#define RILL_FRAMING_HPP
+
+// How the body's bytes are delimited on an HTTP/1.x connection, decided once
+// from the request and the response head (RFC 9112 sections 6 and 9.3). The
+// table in docs/http.md is this file in prose.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+// #include <rill/fields.hpp>
+// #include <rill/response.hpp>
+// #include <rill/status.hpp>
+
+namespace rill {
+
+/// How body bytes are delimited.
+enum class Framing : std::uint8_t {
+    raw,              ///< no HTTP/1 framing: bytes pass through (HTTP/2 stream, custom protocol)
+    none,             ///< the response has no body (HEAD, 1xx, 204, 304): sends are discarded
+    chunked,          ///< Transfer-Encoding: chunked, with optional trailers
+    fixed,            ///< Content-Length declared by the application, enforced
+    close_delimited,  ///< the body ends when the connection closes (HTTP/1.0, length unknown)
+};
+
+constexpr const char* to_string(Framing f) noexcept {
+    switch (f) {
+        case Framing::raw: return "raw";
+        case Framing::none: return "none";
+        case Framing::chunked: return "chunked";
+        case Framing::fixed: return "fixed";
+        case Framing::close_delimited: return "close-delimited";
+    }
+    return "unknown";
+}
+
+/// The decision for one response.
+struct FramingPlan {
+    Framing framing = Framing::raw;
+    std::uint64_t content_length = 0;  ///< with Framing::fixed
+    bool persistent = false;           ///< the connection may carry another request if the body completes
+};
+
+/// The serialized head and its plan, or the reason it was refused (then `bytes` is empty).
+struct PreparedHead {
+    HeadStatus status = HeadStatus::ok;
+    FramingPlan plan;
+    std::string bytes;
+};
+
+namespace detail {
+
+/// Strict Content-Length: 1 to 19 decimal digits, nothing else.
+constexpr bool parse_content_length(std::string_view s, std::uint64_t& out) noexcept {
+    if (s.empty() || s.size() > 19) return false;
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    out = v;
+    return true;
+}
+
+constexpr std::size_t chunk_header_max = 18;  // 16 hex digits + CRLF
+
+/// Writes "<hex>\r\n" for n into out, returns its length. No allocation, no printf.
+inline std::size_t format_chunk_header(char (&out)[chunk_header_max], std::uint64_t n) noexcept {
+    constexpr char digits[] = "0123456789abcdef";
+    char tmp[16];
+    std::size_t len = 0;
+    do {
+        tmp[len++] = digits[n & 0xfu];
+        n >>= 4;
+    } while (n != 0);
+    for (std::size_t i = 0; i < len; ++i) out[i] = tmp[len - 1 - i];
+    out[len] = '\r';
+    out[len + 1] = '\n';
+    return len + 2;
+}
+
+inline void append_field(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+}
+
+constexpr bool valid_reason(std::string_view reason) noexcept {
+    for (char ch : reason) {
+        auto c = static_cast<unsigned char>(ch);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    }
+    return true;
+}
+
+/// True when every trailer may be sent (see is_forbidden_trailer).
+inline bool valid_trailers(const Fields& trailers) noexcept {
+    for (const Field& f : trailers)
+        if (!is_valid_field_name(f.name) || !is_valid_field_value(f.value) ||
+            is_forbidden_trailer(f.name))
+            return false;
+    return true;
+}
+
+/// The last-chunk, the trailer section and the final CRLF.
+inline std::string last_chunk(const Fields& trailers) {
+    std::string out = "0\r\n";
+    for (const Field& f : trailers) append_field(out, f.name, f.value);
+    out.append("\r\n");
+    return out;
+}
+
+}  // namespace detail
+
+/// Validates the head against the request, decides the framing and the keep-alive
+/// outcome, and serializes the head. Pure: it writes nothing anywhere.
+inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
+    PreparedHead out;
+    const int status = head.status();
+    bool has_upgrade = false;
+    bool response_close = false;
+    bool has_length = false;
+    std::uint64_t length = 0;
+
+    auto fail = [&out](HeadStatus s) {
+        out.status = s;
+        return out;
+    };
+
+    for (const Field& f : head.fields()) {
+        if (!is_valid_field_name(f.name)) return fail(HeadStatus::invalid_field_name);
+        if (!is_valid_field_value(f.value)) return fail(HeadStatus::invalid_field_value);
+        if (detail::iequals(f.name, "transfer-encoding")) return fail(HeadStatus::transfer_encoding_set);
+        if (detail::iequals(f.name, "content-length")) {
+            if (has_length || !detail::parse_content_length(f.value, length))
+                return fail(HeadStatus::invalid_content_length);
+            has_length = true;
+        } else if (detail::iequals(f.name, "connection")) {
+            response_close = response_close || detail::list_has_token(f.value, "close");
+        } else if (detail::iequals(f.name, "upgrade")) {
+            has_upgrade = true;
+        }
+    }
+
+    const bool upgrading = status == 101;
+    if (upgrading) {
+        if (!has_upgrade || req.upgrade.empty() || req.version_minor < 1)
+            return fail(HeadStatus::invalid_status);
+    } else if (status < 200 || status > 599) {
+        return fail(HeadStatus::invalid_status);
+    }
+    if (!detail::valid_reason(head.reason())) return fail(HeadStatus::invalid_reason);
+    if (has_length && (upgrading || status == 204)) return fail(HeadStatus::content_length_forbidden);
+
+    const bool http11 = req.version_minor >= 1;
+    const bool request_close = detail::list_has_token(req.connection, "close");
+    const bool request_keep_alive = detail::list_has_token(req.connection, "keep-alive");
+    const bool no_body = upgrading || status == 204 || status == 304 || req.method == "HEAD";
+
+    FramingPlan& plan = out.plan;
+    plan.persistent = !response_close && !upgrading &&
+                      (http11 ? !request_close : (request_keep_alive && !request_close));
+    if (no_body) {
+        plan.framing = Framing::none;
+    } else if (has_length) {
+        plan.framing = Framing::fixed;
+        plan.content_length = length;
+    } else if (http11) {
+        plan.framing = Framing::chunked;
+    } else {
+        plan.framing = Framing::close_delimited;
+        plan.persistent = false;
+    }
+
+    std::string& b = out.bytes;
+    std::size_t reserve = 64;
+    for (const Field& f : head.fields()) reserve += f.name.size() + f.value.size() + 4;
+    b.reserve(reserve);
+    char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                    static_cast<char>('0' + status % 10), ' '};
+    b.append("HTTP/1.1 ").append(code, 4).append(head.reason()).append("\r\n");
+    for (const Field& f : head.fields()) detail::append_field(b, f.name, f.value);
+    if (plan.framing == Framing::chunked) detail::append_field(b, "Transfer-Encoding", "chunked");
+    if (!plan.persistent && !response_close && !upgrading)
+        detail::append_field(b, "Connection", "close");
+    else if (plan.persistent && !http11)
+        detail::append_field(b, "Connection", "keep-alive");
+    b.append("\r\n");
+    return out;
+}
+
+}  // namespace rill
+
+#endif  // RILL_FRAMING_HPP
+// #include <rill/deferred_body.hpp>
+#ifndef RILL_DEFERRED_BODY_HPP
+#define RILL_DEFERRED_BODY_HPP
+
+// rill::DeferredBody: a response body whose parts arrive later. The server
+// hands over its sink with each(), the application calls send() whenever data
+// is ready and close() at the end; on_close reports exactly once how it ended.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// #include <rill/buffer.hpp>
+// #include <rill/detail/segment_queue.hpp>
+#ifndef RILL_DETAIL_SEGMENT_QUEUE_HPP
+#define RILL_DETAIL_SEGMENT_QUEUE_HPP
+
+// The bytes a body could not hand to its sink yet, in order. A segment is an
+// optional inline prefix (a chunk-size line), owned data and an optional CRLF,
+// so a moved-in part is framed without being copied; small copied parts are
+// framed into one flat string so that a busy socket gets them in few buffers.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// #include <rill/buffer.hpp>
+// #include <rill/framing.hpp>
+
+#ifndef RILL_COALESCE_LIMIT
+/// Copied parts are appended to the queue's last flat segment while it is smaller than this.
+#define RILL_COALESCE_LIMIT 16384
+#endif
+
+namespace rill {
+namespace detail {
+
+struct Segment {
+    std::string data;
+    std::size_t offset = 0;  // framed bytes of this segment already written
+    std::uint8_t prefix_len = 0;
+    bool crlf = false;
+    char prefix[chunk_header_max] = {};
+
+    std::size_t size() const noexcept { return prefix_len + data.size() + (crlf ? 2u : 0u); }
+    bool flat() const noexcept { return prefix_len == 0 && !crlf; }
+};
+
+/// One framed part as up to three views: prefix, data, suffix.
+struct Framed {
+    std::string_view prefix;
+    std::string_view data;
+    std::string_view suffix;
+    std::size_t size() const noexcept { return prefix.size() + data.size() + suffix.size(); }
+};
+
+class SegmentQueue {
+public:
+    bool empty() const noexcept { return head_ == segs_.size(); }
+    std::size_t bytes() const noexcept { return bytes_; }
+
+    /// Queues the framed bytes of `f` from `skip` on, copying them.
+    void push_copy(const Framed& f, std::size_t skip) {
+        const std::size_t n = f.size() - skip;
+        if (n == 0) return;
+        Segment* tail = empty() ? nullptr : &segs_.back();
+        if (tail == nullptr || !tail->flat() || tail->data.size() >= RILL_COALESCE_LIMIT) {
+            segs_.emplace_back();
+            tail = &segs_.back();
+            tail->data.reserve(n);
+        }
+        for (std::string_view piece : {f.prefix, f.data, f.suffix}) {
+            const std::size_t drop = skip < piece.size() ? skip : piece.size();
+            skip -= drop;
+            tail->data.append(piece.data() + drop, piece.size() - drop);
+        }
+        bytes_ += n;
+    }
+
+    /// Queues `data` by move, framed by `prefix` and an optional CRLF, `skip` bytes already written.
+    void push_owned(std::string&& data, std::string_view prefix, bool crlf, std::size_t skip) {
+        Segment s;
+        s.data = std::move(data);
+        s.prefix_len = static_cast<std::uint8_t>(prefix.size());
+        if (!prefix.empty()) std::memcpy(s.prefix, prefix.data(), prefix.size());
+        s.crlf = crlf;
+        s.offset = skip;
+        const std::size_t n = s.size() - skip;
+        if (n == 0) return;
+        segs_.push_back(std::move(s));
+        bytes_ += n;
+    }
+
+    /// Fills up to `max` buffers with the front of the queue; returns how many.
+    std::size_t gather(ConstBuffer* out, std::size_t max) const noexcept {
+        std::size_t n = 0;
+        for (std::size_t i = head_; i < segs_.size() && n < max; ++i) {
+            const Segment& s = segs_[i];
+            std::size_t skip = s.offset;
+            const std::string_view pieces[3] = {std::string_view(s.prefix, s.prefix_len), s.data,
+                                                s.crlf ? std::string_view("\r\n", 2) : std::string_view()};
+            for (std::string_view piece : pieces) {
+                if (skip >= piece.size()) {
+                    skip -= piece.size();
+                    continue;
+                }
+                if (n == max) return n;
+                out[n++] = ConstBuffer(piece.data() + skip, piece.size() - skip);
+                skip = 0;
+            }
+        }
+        return n;
+    }
+
+    /// Drops `n` bytes from the front (they were written).
+    void consume(std::size_t n) noexcept {
+        bytes_ -= n;
+        while (n != 0) {
+            Segment& s = segs_[head_];
+            const std::size_t left = s.size() - s.offset;
+            if (n < left) {
+                s.offset += n;
+                return;
+            }
+            n -= left;
+            release_front();
+        }
+        if (empty()) reset();
+    }
+
+    void clear() noexcept {
+        segs_.clear();
+        head_ = 0;
+        bytes_ = 0;
+    }
+
+    /// Gives back the memory a burst left behind, once the queue is empty.
+    void shrink() {
+        if (empty()) std::vector<Segment>().swap(segs_);
+        head_ = 0;
+    }
+
+private:
+    void release_front() noexcept {
+        std::string().swap(segs_[head_].data);
+        ++head_;
+        if (empty()) {
+            reset();
+        } else if (head_ >= 64 && head_ * 2 >= segs_.size()) {
+            // A queue that never empties must not keep the husks of written segments.
+            segs_.erase(segs_.begin(), segs_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+    }
+    void reset() noexcept {
+        segs_.clear();  // keeps capacity: the next burst reuses it
+        head_ = 0;
+    }
+
+    std::vector<Segment> segs_;
+    std::size_t head_ = 0;
+    std::size_t bytes_ = 0;
+};
+
+}  // namespace detail
+}  // namespace rill
+
+#endif  // RILL_DETAIL_SEGMENT_QUEUE_HPP
+// #include <rill/fields.hpp>
+// #include <rill/framing.hpp>
+// #include <rill/response.hpp>
+// #include <rill/sink.hpp>
+// #include <rill/status.hpp>
+
+#ifndef RILL_GATHER_MAX
+/// Buffers offered to a sink in one write() when the queue is flushed.
+#define RILL_GATHER_MAX 64
+#endif
+
+namespace rill {
+
+/// Thrown for a programming error in the use of a body (each() twice); never for I/O.
+class UsageError : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+/// What send() does once the queue reaches the high-water mark.
+enum class OverflowPolicy : std::uint8_t {
+    queue,   ///< keep the part and answer backpressure: nothing is lost, memory is the producer's duty
+    reject,  ///< refuse the part and answer would_block: the queue stays within high-water + one part
+};
+
+/// Per-body settings.
+struct BodyOptions {
+    std::size_t high_water = 64 * 1024;  ///< queued bytes above which send() answers backpressure
+    std::size_t low_water = 16 * 1024;   ///< on_drain fires when the queue falls below this
+    OverflowPolicy overflow = OverflowPolicy::queue;
+};
+
+/// A deferred HTTP response body streaming into a Sink. Not thread-safe: call it
+/// from the thread that runs the sink's transport. Create it with
+/// make_deferred_body() so that a callback which drops the last reference
+/// cannot destroy it while it is still working.
+template <class Sink>
+class DeferredBody : public std::enable_shared_from_this<DeferredBody<Sink>> {
+    static_assert(detail::sink_check<Sink>::value, "rill: DeferredBody needs a Sink");
+
+public:
+    using sink_type = Sink;
+
+    explicit DeferredBody(BodyOptions options = {}) : opts_(options) {
+        if (opts_.low_water > opts_.high_water) opts_.low_water = opts_.high_water;
+    }
+    DeferredBody(const DeferredBody&) = delete;
+    DeferredBody& operator=(const DeferredBody&) = delete;
+
+    /// Validates the head against the request, chooses the framing and queues the head
+    /// (sent at once if the sink is there). Anything but HeadStatus::ok wrote nothing.
+    /// Without respond() the body is raw: bytes pass through unframed.
+    [[nodiscard]] HeadStatus respond(const Request& request, const ResponseHead& head) {
+        if (state_ == BodyState::closing || state_ == BodyState::closed) return HeadStatus::body_closed;
+        if (responded_ || body_bytes_ != 0 || bytes_sent_ != 0 || !queue_.empty())
+            return HeadStatus::already_started;
+        PreparedHead prepared = prepare_head(request, head);
+        if (prepared.status != HeadStatus::ok) return prepared.status;
+        responded_ = true;
+        plan_ = prepared.plan;
+        remaining_ = plan_.content_length;
+        CallScope scope(*this);
+        (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
+        return HeadStatus::ok;
+    }
+
+    /// The server hands over its sink; parts sent earlier are flushed into it first.
+    /// Calling it twice throws UsageError. On a body that already ended, the sink is
+    /// told how it ended and is not kept.
+    void each(Sink sink) {
+        if (each_called_)
+            throw UsageError("rill::DeferredBody::each() called twice: a body streams into one sink");
+        each_called_ = true;
+        CallScope scope(*this);
+        if (state_ == BodyState::closed) {
+            sink.finish(reason_);
+            return;
+        }
+        sink_.emplace(std::move(sink));
+        if (state_ == BodyState::waiting) state_ = BodyState::open;
+        pump();
+    }
+
+    /// Sends one part: written at once when the sink can take it, else queued (copied).
+    [[nodiscard]] SendStatus send(std::string_view part) { return send_part(part, nullptr); }
+    /// Sends one part by move: queued without a copy when it cannot be written at once.
+    [[nodiscard]] SendStatus send(std::string&& part) { return send_part(part, &part); }
+    [[nodiscard]] SendStatus send(const char* part) { return send_part(std::string_view(part), nullptr); }
+
+    /// Ends the body once every queued byte is out. Idempotent (later calls say already_closed).
+    CloseStatus close() { return close_with(nullptr); }
+    /// Ends a chunked body with trailer fields (declare them in a Trailer header).
+    CloseStatus close(const Fields& trailers) { return close_with(&trailers); }
+
+    /// Ends the body now, dropping what is queued. No-op on an ended body.
+    void abort(CloseReason reason = CloseReason::aborted) {
+        if (reason == CloseReason::completed) reason = CloseReason::aborted;
+        CallScope scope(*this);
+        finish_body(reason);
+    }
+
+    /// The server calls this when its transport can take more bytes.
+    void flush() {
+        CallScope scope(*this);
+        pump();
+    }
+
+    /// While corked, parts are only queued; uncork() writes them in one gather write.
+    void cork() noexcept { ++cork_; }
+    void uncork() {
+        if (cork_ == 0) return;
+        if (--cork_ == 0) flush();
+    }
+
+    /// Called exactly once with the reason the body ended; at once if it already has.
+    template <class F>
+    void on_close(F&& callback) {
+        if (state_ == BodyState::closed) {
+            CallScope scope(*this);
+            hold_self();
+            std::forward<F>(callback)(reason_);
+            return;
+        }
+        on_close_ = std::forward<F>(callback);
+    }
+
+    /// Called when the queue falls below the low-water mark after a send() answered
+    /// backpressure or would_block.
+    template <class F>
+    void on_drain(F&& callback) {
+        on_drain_ = std::forward<F>(callback);
+    }
+
+    BodyState state() const noexcept { return state_; }
+    /// Why the body ended; meaningful once state() is closed.
+    CloseReason close_reason() const noexcept { return reason_; }
+    /// Bytes (head and framing included) waiting for the sink.
+    std::size_t bytes_queued() const noexcept { return queue_.bytes(); }
+    /// Bytes (head and framing included) the sink has taken.
+    std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
+    /// Body bytes the application has sent and rill accepted.
+    std::uint64_t body_bytes() const noexcept { return body_bytes_; }
+    Framing framing() const noexcept { return plan_.framing; }
+    /// True once the body completed and the connection may carry the next request.
+    bool keep_alive() const noexcept {
+        return state_ == BodyState::closed && reason_ == CloseReason::completed && plan_.persistent;
+    }
+    const BodyOptions& options() const noexcept { return opts_; }
+    /// The held sink, or nullptr before each() and after the body ended.
+    Sink* sink() noexcept { return sink_ ? &*sink_ : nullptr; }
+
+private:
+    enum class Drive : std::uint8_t { done, blocked, failed };
+
+    // A callback may drop the last shared_ptr to this body. The outermost public
+    // call keeps the body alive until it returns, paying only when a body ends.
+    struct CallScope {
+        explicit CallScope(DeferredBody& b) noexcept : body(b) { ++body.depth_; }
+        ~CallScope() {
+            if (--body.depth_ == 0 && body.keep_self_) {
+                auto last = std::move(body.keep_self_);
+            }
+        }
+        CallScope(const CallScope&) = delete;
+        CallScope& operator=(const CallScope&) = delete;
+        DeferredBody& body;
+    };
+
+    SendStatus send_part(std::string_view data, std::string* owned) {
+        if (state_ == BodyState::closing || state_ == BodyState::closed) return SendStatus::closed;
+        if (data.empty()) return queue_status(SendStatus::written);
+        if (plan_.framing == Framing::none) return SendStatus::written;  // HEAD, 204, 304: discarded
+        if (plan_.framing == Framing::fixed && data.size() > remaining_) return SendStatus::length_exceeded;
+        if (opts_.overflow == OverflowPolicy::reject && queue_.bytes() >= opts_.high_water) {
+            drain_pending_ = true;
+            return SendStatus::would_block;
+        }
+        if (plan_.framing == Framing::fixed) remaining_ -= data.size();
+        body_bytes_ += data.size();
+        CallScope scope(*this);
+        if (plan_.framing == Framing::chunked) {
+            char header[detail::chunk_header_max];
+            const std::size_t len = detail::format_chunk_header(header, data.size());
+            return emit(detail::Framed{{header, len}, data, "\r\n"}, owned);
+        }
+        return emit(detail::Framed{{}, data, {}}, owned);
+    }
+
+    CloseStatus close_with(const Fields* trailers) {
+        if (state_ == BodyState::closing || state_ == BodyState::closed) return CloseStatus::already_closed;
+        const bool has_trailers = trailers != nullptr && !trailers->empty();
+        if (has_trailers && !detail::valid_trailers(*trailers)) return CloseStatus::invalid_trailer;
+        CallScope scope(*this);
+        CloseStatus status = CloseStatus::ok;
+        end_reason_ = (plan_.framing == Framing::fixed && remaining_ != 0) ? CloseReason::truncated
+                                                                           : CloseReason::completed;
+        state_ = BodyState::closing;
+        if (plan_.framing == Framing::chunked) {
+            if (has_trailers) {
+                std::string last = detail::last_chunk(*trailers);
+                (void)emit(detail::Framed{{}, last, {}}, &last);
+            } else {
+                (void)emit(detail::Framed{{}, "0\r\n\r\n", {}}, nullptr);
+            }
+        } else if (has_trailers) {
+            status = CloseStatus::trailers_dropped;
+        }
+        if (state_ == BodyState::closing && sink_ && cork_ == 0 && queue_.empty()) finish_body(end_reason_);
+        return status;
+    }
+
+    SendStatus queue_status(SendStatus idle) noexcept {
+        if (queue_.bytes() > opts_.high_water) {
+            drain_pending_ = true;
+            return SendStatus::backpressure;
+        }
+        return queue_.empty() ? idle : SendStatus::queued;
+    }
+
+    // Writes at once when nothing is ahead of this part, queues what is left.
+    SendStatus emit(const detail::Framed& f, std::string* owned) {
+        std::size_t done = 0;
+        if (sink_ && cork_ == 0 && !pumping_ && queue_.empty()) {
+            ConstBuffer bufs[3];
+            std::size_t n = 0;
+            for (std::string_view piece : {f.prefix, f.data, f.suffix})
+                if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
+            const Drive d = drive(bufs, n, done);
+            if (d == Drive::failed) return SendStatus::closed;
+            if (d == Drive::done) return SendStatus::written;
+        }
+        if (owned != nullptr)
+            queue_.push_owned(std::move(*owned), f.prefix, !f.suffix.empty(), done);
+        else
+            queue_.push_copy(f, done);
+        return queue_status(SendStatus::queued);
+    }
+
+    // Offers the buffers to the sink until all are taken, it would block, or it fails.
+    Drive drive(ConstBuffer* bufs, std::size_t n, std::size_t& written) {
+        std::size_t i = 0;
+        while (i < n && bufs[i].size == 0) ++i;
+        while (i < n) {
+            const std::size_t offered = buffer_size(bufs + i, n - i);
+            const WriteResult r = sink_->write(bufs + i, n - i);
+            if (r.bytes > offered) {  // a broken sink: never read past what was offered
+                finish_body(CloseReason::write_error);
+                return Drive::failed;
+            }
+            written += r.bytes;
+            bytes_sent_ += r.bytes;
+            std::size_t k = r.bytes;
+            while (i < n && k >= bufs[i].size) k -= bufs[i++].size;
+            if (k != 0) {
+                bufs[i].data += k;
+                bufs[i].size -= k;
+            }
+            switch (r.status) {
+                case WriteStatus::ok:
+                    if (r.bytes == 0) return Drive::blocked;  // no progress: wait for flush()
+                    break;
+                case WriteStatus::would_block:
+                    return i < n ? Drive::blocked : Drive::done;
+                case WriteStatus::closed:
+                    finish_body(CloseReason::peer_closed);
+                    return Drive::failed;
+                case WriteStatus::error:
+                    finish_body(CloseReason::write_error);
+                    return Drive::failed;
+            }
+        }
+        return Drive::done;
+    }
+
+    // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
+    void pump() {
+        if (!sink_ || cork_ != 0 || pumping_) return;
+        pumping_ = true;
+        while (!queue_.empty()) {
+            ConstBuffer bufs[RILL_GATHER_MAX];
+            const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
+            std::size_t written = 0;
+            const Drive d = drive(bufs, n, written);
+            if (d == Drive::failed) {
+                pumping_ = false;
+                return;
+            }
+            queue_.consume(written);
+            if (d == Drive::blocked) break;
+        }
+        pumping_ = false;
+        if (queue_.empty() && state_ == BodyState::closing) {
+            finish_body(end_reason_);
+        } else if (drain_pending_ && queue_.bytes() < opts_.low_water) {
+            drain_pending_ = false;
+            if (on_drain_) {
+                hold_self();
+                on_drain_();
+            }
+        }
+    }
+
+    // Before any callback: keeps the body alive until the outermost public call returns.
+    void hold_self() {
+        if (depth_ != 0 && !keep_self_) keep_self_ = this->weak_from_this().lock();
+    }
+
+    void finish_body(CloseReason reason) {
+        if (state_ == BodyState::closed) return;
+        hold_self();
+        state_ = BodyState::closed;
+        reason_ = reason;
+        queue_.clear();
+        drain_pending_ = false;
+        std::optional<Sink> sink = std::move(sink_);
+        sink_.reset();
+        // Callbacks often capture a shared_ptr to this body: dropping them breaks the cycle.
+        std::function<void(CloseReason)> on_close = std::move(on_close_);
+        on_close_ = nullptr;
+        on_drain_ = nullptr;
+        if (sink) sink->finish(reason);
+        if (on_close) on_close(reason);
+    }
+
+    BodyOptions opts_;
+    std::optional<Sink> sink_;
+    detail::SegmentQueue queue_;
+    FramingPlan plan_;
+    std::uint64_t remaining_ = 0;
+    std::uint64_t bytes_sent_ = 0;
+    std::uint64_t body_bytes_ = 0;
+    std::function<void(CloseReason)> on_close_;
+    std::function<void()> on_drain_;
+    std::shared_ptr<DeferredBody> keep_self_;
+    unsigned cork_ = 0;
+    unsigned depth_ = 0;
+    BodyState state_ = BodyState::waiting;
+    CloseReason reason_ = CloseReason::completed;
+    CloseReason end_reason_ = CloseReason::completed;
+    bool responded_ = false;
+    bool each_called_ = false;
+    bool pumping_ = false;
+    bool drain_pending_ = false;
+};
+
+/// Creates a body owned by a shared_ptr: the application keeps one, the server another.
+template <class Sink>
+std::shared_ptr<DeferredBody<Sink>> make_deferred_body(BodyOptions options = {}) {
+    return std::make_shared<DeferredBody<Sink>>(options);
+}
+
+/// Corks a body for its lifetime: parts sent meanwhile leave in one gather write.
+template <class Body>
+class [[nodiscard]] Batch {
+public:
+    explicit Batch(Body& body) noexcept : body_(&body) { body_->cork(); }
+    ~Batch() {
+        if (body_ != nullptr) body_->uncork();
+    }
+    Batch(Batch&& other) noexcept : body_(std::exchange(other.body_, nullptr)) {}
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    Batch& operator=(Batch&&) = delete;
+
+private:
+    Body* body_;
+};
+
+}  // namespace rill
+
+#endif  // RILL_DEFERRED_BODY_HPP
+
+#if defined(__unix__) || defined(__APPLE__)
+// #include <rill/posix_socket_sink.hpp>
+#ifndef RILL_POSIX_SOCKET_SINK_HPP
+#define RILL_POSIX_SOCKET_SINK_HPP
+
+// The Sink for a POSIX stream socket, and the read-side helper that notices a
+// client that went away while its stream had nothing to send.
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <functional>
+#include <utility>
+
+// #include <rill/buffer.hpp>
+// #include <rill/status.hpp>
+
+#ifndef RILL_POSIX_IOV_MAX
+/// iovecs built on the stack for one sendmsg(); longer lists take several calls.
+#define RILL_POSIX_IOV_MAX 64
+#endif
+
+namespace rill {
+
+/// A Sink over a connected stream socket (blocking or not). It does not own the fd.
+/// Writes use sendmsg(MSG_NOSIGNAL), so a vanished peer is an error value, never a SIGPIPE.
+class PosixSocketSink {
+public:
+    using FinishFn = std::function<void(CloseReason)>;
+
+    /// `on_finish` tells the server the body ended and how (to reuse or close the connection).
+    explicit PosixSocketSink(int fd, FinishFn on_finish = {}) noexcept
+        : fd_(fd), on_finish_(std::move(on_finish)) {}
+
+    WriteResult write(const ConstBuffer* bufs, std::size_t count) noexcept {
+        std::size_t total = 0;
+        std::size_t i = 0;
+        std::size_t offset = 0;  // into bufs[i]
+        while (i < count) {
+            iovec iov[RILL_POSIX_IOV_MAX];
+            int n = 0;
+            for (std::size_t j = i; j < count && n < RILL_POSIX_IOV_MAX; ++j) {
+                const std::size_t skip = (j == i) ? offset : 0;
+                if (bufs[j].size == skip) continue;
+                iov[n].iov_base = const_cast<char*>(bufs[j].data + skip);
+                iov[n].iov_len = bufs[j].size - skip;
+                ++n;
+            }
+            if (n == 0) break;
+            msghdr msg{};
+            msg.msg_iov = iov;
+            msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(n);
+            const ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+            if (w < 0) {
+                const int err = errno;
+                if (err == EINTR) continue;
+                if (err == EAGAIN || err == EWOULDBLOCK) return WriteResult::would_block(total);
+                if (err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ESHUTDOWN)
+                    return WriteResult{total, WriteStatus::closed, err};
+                return WriteResult{total, WriteStatus::error, err};
+            }
+            auto left = static_cast<std::size_t>(w);
+            total += left;
+            while (i < count && left >= bufs[i].size - offset) {
+                left -= bufs[i].size - offset;
+                offset = 0;
+                ++i;
+            }
+            offset += left;
+        }
+        return WriteResult::ok(total);
+    }
+
+    void finish(CloseReason reason) {
+        if (on_finish_) on_finish_(reason);
+    }
+
+    int fd() const noexcept { return fd_; }
+
+private:
+    int fd_;
+    FinishFn on_finish_;
+};
+
+/// What a peek at a socket's read side says about the peer.
+enum class PeerState : unsigned char {
+    open,     ///< nothing to read yet, or data (a pipelined request) waiting
+    closed,   ///< the peer sent FIN or RST
+};
+
+/// Looks at the read side without consuming anything. Call it when the event loop
+/// reports the fd readable (or EPOLLRDHUP) while a body streams.
+inline PeerState peek_peer(int fd) noexcept {
+    for (;;) {
+        char byte;
+        const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return PeerState::open;
+        if (n == 0) return PeerState::closed;
+        if (errno == EINTR) continue;
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? PeerState::open : PeerState::closed;
+    }
+}
+
+/// Aborts `body` with CloseReason::peer_closed when the peer on `fd` has gone away.
+/// Returns true when it did. Works for a stream that is idle (nothing to send).
+template <class Body>
+bool abort_if_peer_closed(Body& body, int fd) {
+    if (peek_peer(fd) != PeerState::closed) return false;
+    body.abort(CloseReason::peer_closed);
+    return true;
+}
+
+}  // namespace rill
+
+#endif  // RILL_POSIX_SOCKET_SINK_HPP
+#endif
+
+#endif  // RILL_RILL_HPP
+
+#endif  // RILL_SINGLE_INCLUDE_RILL_HPP
