@@ -29,14 +29,21 @@ have_doctest() {
     return 1
 }
 
-if ! have_doctest; then
-    echo "doctest not found; installing doctest-dev"
+# The wire and example tests drive real servers with independent clients
+# (curl, Node's http module, Python's http.client): install whatever is missing.
+packages=()
+have_doctest || packages+=(doctest-dev)
+command -v curl >/dev/null 2>&1 || packages+=(curl)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+if [[ ${#packages[@]} -gt 0 ]]; then
+    echo "installing missing test dependencies: ${packages[*]}"
     sudo_cmd=()
     if [[ "$(id -u)" -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
         sudo_cmd=(sudo)
     fi
     "${sudo_cmd[@]}" apt-get update
-    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends doctest-dev
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
 fi
 
 total_passed=0
