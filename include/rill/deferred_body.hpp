@@ -143,8 +143,8 @@ public:
         on_close_ = std::forward<F>(callback);
     }
 
-    /// Called when the queue falls below the low-water mark after a send() answered
-    /// backpressure or would_block.
+    /// Called when the queue falls below the low-water mark (or empties) after a send()
+    /// answered backpressure or would_block.
     template <class F>
     void on_drain(F&& callback) {
         on_drain_ = std::forward<F>(callback);
@@ -190,7 +190,8 @@ private:
         if (data.empty()) return queue_status(SendStatus::written);
         if (plan_.framing == Framing::none) return SendStatus::written;  // HEAD, 204, 304: discarded
         if (plan_.framing == Framing::fixed && data.size() > remaining_) return SendStatus::length_exceeded;
-        if (opts_.overflow == OverflowPolicy::reject && queue_.bytes() >= opts_.high_water) {
+        if (opts_.overflow == OverflowPolicy::reject && !queue_.empty() &&
+            queue_.bytes() >= opts_.high_water) {
             drain_pending_ = true;
             return SendStatus::would_block;
         }
@@ -310,7 +311,7 @@ private:
         pumping_ = false;
         if (queue_.empty() && state_ == BodyState::closing) {
             finish_body(end_reason_);
-        } else if (drain_pending_ && queue_.bytes() < opts_.low_water) {
+        } else if (drain_pending_ && (queue_.bytes() < opts_.low_water || queue_.empty())) {
             drain_pending_ = false;
             if (on_drain_) {
                 hold_self();

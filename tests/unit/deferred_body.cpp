@@ -381,3 +381,23 @@ TEST_CASE("introspection: state, bytes queued, bytes sent") {
     CHECK(body.bytes_queued() == 3);
     CHECK(body.bytes_sent() == 10);
 }
+
+TEST_CASE("the reject policy refuses only when something is queued") {
+    ScriptedSink sink;
+    rill::BodyOptions options;
+    options.high_water = 0;
+    options.low_water = 0;
+    options.overflow = rill::OverflowPolicy::reject;
+    rill::DeferredBody<ScriptedSink> body(options);
+    body.each(sink);
+    CHECK(body.send("direct") == SendStatus::written);  // an idle sink takes it: nothing to bound
+    sink.state().blocked = true;
+    CHECK(body.send("kept") == SendStatus::backpressure);
+    CHECK(body.send("refused") == SendStatus::would_block);
+    int drains = 0;
+    body.on_drain([&drains] { ++drains; });
+    sink.state().blocked = false;
+    body.flush();
+    CHECK(sink.state().bytes == "directkept");
+    CHECK(drains == 1);  // an empty queue counts as drained even with a low-water mark of 0
+}
