@@ -985,8 +985,8 @@ enum class OverflowPolicy : std::uint8_t {
 
 /// Per-body settings.
 struct BodyOptions {
-    std::size_t high_water = 64 * 1024;  ///< queued bytes above which send() answers backpressure
-    std::size_t low_water = 16 * 1024;   ///< on_drain fires when the queue falls below this
+    std::size_t high_water = std::size_t{64} * 1024;  ///< queued bytes above which send() answers backpressure
+    std::size_t low_water = std::size_t{16} * 1024;  ///< on_drain fires when the queue falls below this
     OverflowPolicy overflow = OverflowPolicy::queue;
 };
 
