@@ -743,7 +743,12 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
     const bool http11 = req.version_minor >= 1;
     const bool request_close = detail::list_has_token(req.connection, "close");
     const bool request_keep_alive = detail::list_has_token(req.connection, "keep-alive");
-    const bool no_body = upgrading || status == 204 || status == 304 || req.method == "HEAD";
+    const bool head_request = req.method == "HEAD";
+    const bool no_body = upgrading || status == 204 || status == 304 || head_request;
+    // A HEAD response carries the framing header its GET would have (RFC 9110 section 9.3.2);
+    // clients such as Node's will not reuse a connection after one that has neither.
+    const bool announce_chunked = head_request && http11 && !has_length && status != 204 &&
+                                  status != 304 && !upgrading;
 
     FramingPlan& plan = out.plan;
     plan.persistent = !response_close && !upgrading &&
@@ -768,7 +773,8 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
                     static_cast<char>('0' + status % 10), ' '};
     b.append("HTTP/1.1 ").append(code, 4).append(head.reason()).append("\r\n");
     for (const Field& f : head.fields()) detail::append_field(b, f.name, f.value);
-    if (plan.framing == Framing::chunked) detail::append_field(b, "Transfer-Encoding", "chunked");
+    if (plan.framing == Framing::chunked || announce_chunked)
+        detail::append_field(b, "Transfer-Encoding", "chunked");
     if (!plan.persistent && !response_close && !upgrading)
         detail::append_field(b, "Connection", "close");
     else if (plan.persistent && !http11)

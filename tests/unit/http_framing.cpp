@@ -131,12 +131,19 @@ TEST_CASE("responses without a body: HEAD, 204, 304, 101") {
         CHECK(x.body->close_reason() == CloseReason::completed);
         CHECK(x.body->keep_alive());
     }
-    SUBCASE("HEAD without a length: no framing header at all") {
+    SUBCASE("HEAD without a length: the head says what GET would, no body follows") {
         Exchange x(Request{"HEAD", 1, "", ""}, ResponseHead(200));
+        CHECK(x.body->framing() == Framing::none);
         CHECK(x.body->send("ignored") == SendStatus::written);
         x.body->close();
-        CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\n\r\n");
+        CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
         CHECK(x.body->keep_alive());
+    }
+    SUBCASE("HEAD from an HTTP/1.0 client without a length: no chunked, not persistent") {
+        Exchange x(Request{"HEAD", 0, "", ""}, ResponseHead(200));
+        x.body->close();
+        CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+        CHECK_FALSE(x.body->keep_alive());
     }
     SUBCASE("204") {
         Exchange x(http11_get, ResponseHead(204));

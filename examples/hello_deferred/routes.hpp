@@ -1,0 +1,261 @@
+#ifndef RILL_EXAMPLE_ROUTES_HPP
+#define RILL_EXAMPLE_ROUTES_HPP
+
+// The application behind hello_deferred: it answers each request through a
+// rill::DeferredBody, mostly later than the request arrived. Routes:
+//
+//   /                      "Hello, " at once, "World" after the configured delay
+//   /stream?parts&size&interval-ms   chunked parts of a fixed pattern
+//   /fixed?parts&size&interval-ms    the same with Content-Length
+//   /trailers?parts&size&interval-ms the same, chunked, ending in an X-Checksum trailer
+//
+// Pattern: body byte k is kPatternAlphabet[k % 62]. Checksum: 64-bit FNV-1a of
+// the body, 16 lowercase hex digits.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <rill/deferred_body.hpp>
+
+#include "../server/event_loop.hpp"
+#include "../server/http_request_parser.hpp"
+#include "../server/server.hpp"
+
+namespace rill_example {
+
+constexpr std::string_view kPatternAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+struct PartsLimits {
+    static constexpr std::uint64_t max_parts = 1000000;
+    static constexpr std::uint64_t max_size = 1024 * 1024;
+    static constexpr std::uint64_t max_interval_ms = 60000;
+};
+
+/// Query of /stream, /fixed and /trailers. Defaults apply to absent keys.
+struct PartsQuery {
+    std::uint64_t parts = 10;
+    std::uint64_t size = 64;
+    std::uint64_t interval_ms = 0;
+};
+
+/// Strict: only the three known keys, each at most once, plain decimal digits, in range.
+inline bool parse_parts_query(std::string_view query, PartsQuery& out) {
+    bool seen[3] = {false, false, false};
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        const std::size_t eq = item.find('=');
+        if (eq == std::string_view::npos) return false;
+        const std::string_view key = item.substr(0, eq);
+        std::uint64_t value = 0;
+        if (!detail::parse_decimal(item.substr(eq + 1), value) || item.size() - eq - 1 > 7) return false;
+        int index = -1;
+        std::uint64_t max = 0;
+        if (key == "parts") {
+            index = 0;
+            max = PartsLimits::max_parts;
+        } else if (key == "size") {
+            index = 1;
+            max = PartsLimits::max_size;
+        } else if (key == "interval-ms") {
+            index = 2;
+            max = PartsLimits::max_interval_ms;
+        }
+        if (index < 0 || seen[index] || value > max) return false;
+        seen[index] = true;
+        (index == 0 ? out.parts : index == 1 ? out.size : out.interval_ms) = value;
+    }
+    return true;
+}
+
+inline std::uint64_t fnv1a64(std::uint64_t hash, std::string_view bytes) noexcept {
+    for (char c : bytes) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 0x100000001b3ULL;
+    }
+    return hash;
+}
+constexpr std::uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ULL;
+
+inline std::string to_hex64(std::uint64_t v) {
+    std::string s(16, '0');
+    for (int i = 15; i >= 0; --i, v >>= 4) s[static_cast<std::size_t>(i)] = "0123456789abcdef"[v & 0xfu];
+    return s;
+}
+
+/// `size` bytes of the body pattern starting at body offset `offset`; no allocation after the first call.
+inline std::string_view pattern_slice(std::uint64_t offset, std::size_t size) {
+    static const std::string pattern = [] {
+        std::string p;
+        p.reserve(PartsLimits::max_size + kPatternAlphabet.size());
+        while (p.size() < PartsLimits::max_size + kPatternAlphabet.size()) p.append(kPatternAlphabet);
+        return p;
+    }();
+    return std::string_view(pattern).substr(static_cast<std::size_t>(offset % kPatternAlphabet.size()), size);
+}
+
+/// Sends `parts` slices of the pattern, paced by a timer or by the client's reading.
+class PartStream : public std::enable_shared_from_this<PartStream> {
+public:
+    PartStream(EventLoop& loop, BodyPtr body, const PartsQuery& q, bool trailers)
+        : loop_(loop), body_(std::move(body)), left_(q.parts), size_(static_cast<std::size_t>(q.size)),
+          interval_(static_cast<std::chrono::milliseconds::rep>(q.interval_ms)), trailers_(trailers) {}
+
+    void start() {
+        auto self = shared_from_this();
+        // Both callbacks hold the stream; rill drops them when the body ends.
+        body_->on_close([self](rill::CloseReason) {
+            self->done_ = true;
+            self->loop_.cancel_timer(self->timer_);
+        });
+        body_->on_drain([self] {
+            if (self->interval_.count() == 0) {
+                self->step();
+            } else {
+                self->schedule();
+            }
+        });
+        step();
+    }
+
+private:
+    void schedule() {
+        auto self = shared_from_this();
+        timer_ = loop_.add_timer(interval_, [self] {
+            self->timer_ = EventLoop::TimerId{};
+            self->step();
+        });
+    }
+
+    void step() {
+        // Without an interval the client's reading paces the stream; a budget per
+        // turn keeps one fast client from starving the others.
+        std::size_t budget = 256 * 1024;
+        while (!done_ && left_ != 0) {
+            const std::string_view part = pattern_slice(offset_, size_);
+            hash_ = fnv1a64(hash_, part);
+            offset_ += size_;
+            --left_;
+            const rill::SendStatus s = body_->send(part);
+            if (s == rill::SendStatus::closed || s == rill::SendStatus::length_exceeded) return;
+            if (left_ == 0) break;
+            if (s == rill::SendStatus::backpressure) return;  // on_drain resumes
+            if (interval_.count() != 0) {
+                schedule();
+                return;
+            }
+            if (budget <= size_ + 64) {
+                auto self = shared_from_this();
+                loop_.post([self] { self->step(); });
+                return;
+            }
+            budget -= size_ + 64;
+        }
+        if (done_) return;
+        if (trailers_) {
+            body_->close(rill::Fields{{"X-Checksum", to_hex64(hash_)}});
+        } else {
+            body_->close();
+        }
+    }
+
+    EventLoop& loop_;
+    BodyPtr body_;
+    EventLoop::TimerId timer_;
+    std::uint64_t left_;
+    std::size_t size_;
+    std::chrono::milliseconds interval_;
+    std::uint64_t offset_ = 0;
+    std::uint64_t hash_ = kFnvOffsetBasis;
+    bool trailers_;
+    bool done_ = false;
+};
+
+class HelloApp {
+public:
+    HelloApp(EventLoop& loop, std::chrono::milliseconds delay) : loop_(loop), delay_(delay) {
+        // Build the 1 MiB pattern now, so that it is part of the startup footprint
+        // rather than a jump in memory on the first stream.
+        (void)pattern_slice(0, 0);
+    }
+
+    void operator()(const HttpRequest& req, const BodyPtr& body) {
+        const rill::Request framing = req.framing_request();
+        enum class Route { hello, stream, fixed, trailers };
+        Route route;
+        if (req.path == "/") {
+            route = Route::hello;
+        } else if (req.path == "/stream") {
+            route = Route::stream;
+        } else if (req.path == "/fixed") {
+            route = Route::fixed;
+        } else if (req.path == "/trailers") {
+            route = Route::trailers;
+        } else {
+            return text(*body, framing, 404, "not found\n");
+        }
+        if (req.method != "GET" && req.method != "HEAD")
+            return text(*body, framing, 405, "method not allowed\n", "GET, HEAD");
+
+        if (route == Route::hello) {
+            if (!req.query.empty()) return text(*body, framing, 400, "/ takes no query\n");
+            return hello(framing, body);
+        }
+        PartsQuery q;
+        if (!parse_parts_query(req.query, q))
+            return text(*body, framing, 400,
+                        "query: parts<=1000000, size<=1048576, interval-ms<=60000, decimal, each once\n");
+        rill::ResponseHead head(200);
+        head.header("Content-Type", "text/plain");
+        if (route == Route::fixed) head.header("Content-Length", std::to_string(q.parts * q.size));
+        if (route == Route::trailers) head.header("Trailer", "X-Checksum");
+        if (body->respond(framing, head) != rill::HeadStatus::ok) return body->abort();
+        if (body->framing() == rill::Framing::none) {
+            body->close();  // HEAD: the head is the whole response
+            return;
+        }
+        std::make_shared<PartStream>(loop_, body, q, route == Route::trailers)->start();
+    }
+
+private:
+    void hello(const rill::Request& framing, const BodyPtr& body) {
+        rill::ResponseHead head(200);
+        head.header("Content-Type", "text/plain");
+        if (body->respond(framing, head) != rill::HeadStatus::ok) return body->abort();
+        if (body->framing() == rill::Framing::none) {
+            body->close();
+            return;
+        }
+        (void)body->send("Hello, ");
+        // The timer owns the body until it fires; on_close cancels it if the client
+        // leaves first, so an abandoned stream frees its memory at once.
+        EventLoop::TimerId id = loop_.add_timer(delay_, [body] {
+            (void)body->send("World");
+            body->close();
+        });
+        body->on_close([&loop = loop_, id](rill::CloseReason) mutable { loop.cancel_timer(id); });
+    }
+
+    static void text(Body& body, const rill::Request& framing, int status, std::string_view msg,
+                     std::string_view allow = {}) {
+        rill::ResponseHead head(status);
+        head.header("Content-Type", "text/plain").header("Content-Length", std::to_string(msg.size()));
+        if (!allow.empty()) head.header("Allow", std::string(allow));
+        if (body.respond(framing, head) != rill::HeadStatus::ok) return body.abort();
+        (void)body.send(msg);
+        body.close();
+    }
+
+    EventLoop& loop_;
+    std::chrono::milliseconds delay_;
+};
+
+}  // namespace rill_example
+
+#endif  // RILL_EXAMPLE_ROUTES_HPP

@@ -1,0 +1,455 @@
+#!/usr/bin/env python3
+"""End-to-end tests of examples/hello_deferred with real clients (curl, Node, raw sockets).
+
+usage: hello_deferred_test.py --server PATH --case NAME [--node-script PATH]
+Every case starts its own server on a free 127.0.0.1 port. A missing curl or
+node is a failure, never a skip.
+"""
+import argparse
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def pattern(n):
+    return (ALPHABET * (n // len(ALPHABET) + 1))[:n]
+
+
+def fnv1a64(data):
+    h = 0xCBF29CE484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def chunked(parts):
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+class Server:
+    def __init__(self, path, *args):
+        self.proc = subprocess.Popen([path, "--port", "0", *args], stdout=subprocess.PIPE)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
+        check(ready, "server printed nothing within 5 s")
+        line = self.proc.stdout.readline().decode()
+        check(line.startswith("listening on http://127.0.0.1:"), "unexpected first line %r" % line)
+        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise Failure("server ignored SIGTERM for 5 s")
+        return self.proc.returncode
+
+
+def tool(name):
+    path = shutil.which(name)
+    check(path is not None, "%s is required by this test but was not found in PATH" % name)
+    return path
+
+
+def curl(*args, timeout=20):
+    r = subprocess.run([tool("curl"), "-sS", "--max-time", "15", *args], capture_output=True, timeout=timeout)
+    check(r.returncode == 0, "curl %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr.decode()))
+    return r.stdout
+
+
+def split_response(raw):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers.setdefault(k.strip().lower(), []).append(v.strip())
+    return lines[0], headers, body
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def read_until_close(s, limit=10):
+    s.settimeout(limit)
+    data = b""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class Reader:
+    """Reads HTTP/1.1 responses one after another from one socket."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.s.recv(65536)
+        check(chunk, "connection closed in the middle of a response")
+        self.buf += chunk
+
+    def _take_line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def response(self, head_request=False):
+        status = self._take_line().decode()
+        headers = {}
+        while True:
+            line = self._take_line().decode("latin1")
+            if not line:
+                break
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        body = b""
+        if head_request:
+            pass
+        elif "content-length" in headers:
+            body = self._take(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            while True:
+                size = int(self._take_line(), 16)
+                if size == 0:
+                    while self._take_line():
+                        pass
+                    break
+                body += self._take(size)
+                check(self._take(2) == b"\r\n", "chunk not followed by CRLF")
+        return status, headers, body
+
+
+# ---------------------------------------------------------------------------
+
+
+def case_curl_routes(args):
+    srv = Server(args.server, "--delay-ms", "400")
+    try:
+        t0 = time.monotonic()
+        status, h, body = split_response(curl("-i", srv.url + "/"))
+        elapsed = time.monotonic() - t0
+        check(status == "HTTP/1.1 200 OK", status)
+        check(h["content-type"] == ["text/plain"], h)
+        check(h["transfer-encoding"] == ["chunked"], h)
+        check(body == b"Hello, World", body)
+        check(0.35 <= elapsed < 3, "/ took %.3f s with --delay-ms 400" % elapsed)
+
+        raw = curl("--raw", srv.url + "/")
+        check(raw == b"7\r\nHello, \r\n5\r\nWorld\r\n0\r\n\r\n", raw)
+
+        raw = curl("--raw", srv.url + "/stream?parts=3&size=5&interval-ms=30")
+        p = pattern(15).encode()
+        check(raw == chunked([p[0:5], p[5:10], p[10:15]]) + b"0\r\n\r\n", raw)
+
+        body = curl(srv.url + "/stream?parts=200&size=1000&interval-ms=0")
+        check(body == pattern(200000).encode(), "large /stream body differs (%d bytes)" % len(body))
+
+        status, h, body = split_response(curl("-i", srv.url + "/fixed?parts=4&size=7"))
+        check(h["content-length"] == ["28"], h)
+        check("transfer-encoding" not in h, h)
+        check(body == pattern(28).encode(), body)
+
+        raw = curl("--raw", "-i", srv.url + "/trailers?parts=2&size=40")
+        status, h, body = split_response(raw)
+        p = pattern(80).encode()
+        check(h["trailer"] == ["X-Checksum"], h)
+        expected = chunked([p[:40], p[40:]]) + b"0\r\nX-Checksum: " + fnv1a64(p).encode() + b"\r\n\r\n"
+        check(body == expected, body)
+        check(fnv1a64(b"ABCDEFGHIJ") == "22e6c67846dc5f52", "checksum reference changed")
+
+        for path, extra in (("/", {}), ("/stream?parts=3&size=5", {}), ("/fixed?parts=3&size=5", {"content-length": ["15"]}),
+                            ("/trailers", {"trailer": ["X-Checksum"]})):
+            t0 = time.monotonic()
+            raw = curl("-I", srv.url + path)
+            status, h, body = split_response(raw)
+            check(status == "HTTP/1.1 200 OK", (path, status))
+            check(body == b"", (path, body))
+            check(h["content-type"] == ["text/plain"], (path, h))
+            for k, v in extra.items():
+                check(h.get(k) == v, (path, k, h))
+            check(time.monotonic() - t0 < 0.3, "HEAD %s waited for the body" % path)
+    finally:
+        check(srv.stop() == 0, "server exit code")
+
+
+def case_node_keepalive(args):
+    node = tool("node")
+    srv = Server(args.server, "--delay-ms", "150")
+    try:
+        r = subprocess.run([node, args.node_script, str(srv.port), "150"], capture_output=True, timeout=60)
+        sys.stdout.write(r.stdout.decode())
+        check(r.returncode == 0, "node client failed:\n" + r.stderr.decode())
+    finally:
+        check(srv.stop() == 0, "server exit code")
+
+
+def case_errors(args):
+    srv = Server(args.server, "--delay-ms", "50", "--idle-timeout-ms", "400")
+    try:
+        def exchange(request):
+            s = connect(srv.port)
+            s.sendall(request)
+            r = Reader(s)
+            return s, r, r.response()
+
+        s, r, (status, h, body) = exchange(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(status == "HTTP/1.1 404 Not Found" and body == b"not found\n", (status, body))
+        s.sendall(b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")  # same socket: 404 keeps the connection
+        status, h, body = r.response()
+        check(status == "HTTP/1.1 405 Method Not Allowed", status)
+        check(h.get("allow") == "GET, HEAD", h)
+        s.sendall(b"GET /stream?parts=1000001 HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, h, body = r.response()
+        check(status == "HTTP/1.1 400 Bad Request", status)
+        for q in ("size=1048577", "interval-ms=60001", "parts=-1", "parts=1&parts=2", "bogus=1", "parts=", "parts=1e3"):
+            s.sendall(b"GET /fixed?" + q.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, h, body = r.response()
+            check(status == "HTTP/1.1 400 Bad Request", (q, status))
+        s.sendall(b"GET /fixed?parts=1&size=1048576 HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, h, body = r.response()
+        check(status == "HTTP/1.1 200 OK" and len(body) == 1048576, (status, len(body)))
+        s.close()
+
+        malformed = [
+            b"GET / HTTP/1.1\r\nHost x\r\n\r\n",              # no colon
+            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",            # space before colon
+            b"GET / HTTP/1.1\r\n\r\n",                        # HTTP/1.1 without Host
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  # two Hosts
+            b"GET / HTTP/1.1\nHost: x\n\n",                   # bare LF
+            b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",            # double space
+            b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",     # absolute-form
+            b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",  # obs-fold
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",  # a TLS hello
+        ]
+        for req in malformed:
+            s = connect(srv.port)
+            s.sendall(req)
+            data = read_until_close(s)
+            s.close()
+            check(data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (req, data[:60]))
+            check(b"Connection: close\r\n" in data, (req, data))
+
+        s = connect(srv.port)
+        s.sendall(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
+        data = read_until_close(s)
+        check(data.startswith(b"HTTP/1.1 505 "), data[:60])
+
+        # 431: a head past 8 KiB, even if it is never finished; the response must
+        # survive the unread bytes behind it (lingering close).
+        s = connect(srv.port)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000)
+        data = read_until_close(s)
+        check(data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), data[:80])
+        s = connect(srv.port)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 70 + b"\r\n")
+        data = read_until_close(s)
+        check(data.startswith(b"HTTP/1.1 431 "), data[:80])
+        # Just under the limit is fine.
+        s = connect(srv.port)
+        filler = b"X-Fill: " + b"b" * (8192 - 200) + b"\r\n"
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + filler + b"Connection: close\r\n\r\n")
+        data = read_until_close(s)
+        check(data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"5\r\nWorld\r\n0\r\n\r\n"), data[:80])
+
+        # A client that sends nothing (or half a head) is dropped after --idle-timeout-ms.
+        for first in (b"", b"GET / HT"):
+            s = connect(srv.port)
+            t0 = time.monotonic()
+            if first:
+                s.sendall(first)
+            data = read_until_close(s, limit=5)
+            waited = time.monotonic() - t0
+            check(data == b"", data)
+            check(0.3 <= waited < 2.0, "idle client dropped after %.3f s, timeout 0.4 s" % waited)
+
+        # HTTP/1.0 gets a close-delimited body and Connection: close.
+        s = connect(srv.port)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = read_until_close(s)
+        check(data.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close\r\n" in data, data)
+        check(data.endswith(b"\r\n\r\nHello, World"), data)
+    finally:
+        check(srv.stop() == 0, "server exit code")
+
+
+def case_pipelining(args):
+    srv = Server(args.server, "--delay-ms", "300")
+    try:
+        s = connect(srv.port)
+        t0 = time.monotonic()
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /fixed?parts=2&size=3 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /stream?parts=3&size=4&interval-ms=20 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = read_until_close(s)
+        elapsed = time.monotonic() - t0
+        p = pattern(12).encode()
+        expected = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"7\r\nHello, \r\n5\r\nWorld\r\n0\r\n\r\n"
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nABCDEF"
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + chunked([p[0:4], p[4:8], p[8:12]]) + b"0\r\n\r\n"
+                    b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n"
+                    b"Connection: close\r\n\r\nnot found\n")
+        check(data == expected, "pipelined responses differ:\n%r\n%r" % (data, expected))
+        check(elapsed >= 0.3, "pipelined batch finished in %.3f s: / did not wait" % elapsed)
+
+        # Pipelined requests trickling in one byte at a time are parsed the same way.
+        s = connect(srv.port)
+        for b in b"GET /fixed?parts=1&size=2 HTTP/1.1\r\nHost: x\r\n\r\nGET /fixed?parts=1&size=3 HTTP/1.1\r\nHost: x\r\n\r\n":
+            s.send(bytes([b]))
+        r = Reader(s)
+        check(r.response()[2] == b"AB", "first trickled response")
+        check(r.response()[2] == b"ABC", "second trickled response")
+        s.close()
+    finally:
+        check(srv.stop() == 0, "server exit code")
+
+
+def wait_for(pred, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+def case_disconnect(args):
+    srv = Server(args.server, "--delay-ms", "5000")
+    try:
+        time.sleep(0.1)
+        base = srv.fd_count()
+        # A streaming client that reads a little and leaves.
+        a = connect(srv.port)
+        a.sendall(b"GET /stream?parts=100000&size=1000&interval-ms=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while len(got) < 3000:
+            got += a.recv(4096)
+        # An idle deferred stream ("World" 5 s away) whose client leaves after the head.
+        b = connect(srv.port)
+        b.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"Hello, " not in first:
+            first += b.recv(4096)
+        check(wait_for(lambda: srv.fd_count() == base + 2, 2), "server does not hold two streams")
+        a.close()
+        b.close()
+        t0 = time.monotonic()
+        check(wait_for(lambda: srv.fd_count() == base, 1.0),
+              "server kept %d descriptors of departed clients" % (srv.fd_count() - base))
+        check(time.monotonic() - t0 < 1.0, "departures noticed too late")
+        # Others are served meanwhile and afterwards.
+        body = curl(srv.url + "/fixed?parts=50&size=1000")
+        check(body == pattern(50000).encode(), "server broken after a departure")
+        c = connect(srv.port)
+        c.sendall(b"GET /stream?parts=20000&size=1000&interval-ms=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.recv(1000)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()  # reset while the server is blocked on a full socket
+        body = curl(srv.url + "/stream?parts=30&size=100&interval-ms=1")
+        check(body == pattern(3000).encode(), "server broken after a reset")
+        check(wait_for(lambda: srv.fd_count() == base, 1.0), "reset stream not released")
+        check(srv.proc.poll() is None, "server died")
+    finally:
+        check(srv.stop() == 0, "server exit code")
+
+
+def case_sigterm(args):
+    srv = Server(args.server, "--delay-ms", "30000")
+    idle = connect(srv.port)
+    idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    busy = connect(srv.port)
+    busy.sendall(b"GET /stream?parts=1000000&size=1000&interval-ms=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = b""
+    while b"Hello, " not in got:
+        got += idle.recv(4096)
+    busy.recv(1000)
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    try:
+        code = srv.proc.wait(1.0)
+    except subprocess.TimeoutExpired:
+        srv.proc.kill()
+        raise Failure("server still running 1 s after SIGTERM")
+    elapsed = time.monotonic() - t0
+    check(code == 0, "exit code %d after SIGTERM" % code)
+    print("SIGTERM -> exit 0 in %.1f ms" % (elapsed * 1000))
+    rest = read_until_close(idle, limit=2)
+    check(b"World" not in rest and not rest.endswith(b"0\r\n\r\n"), "aborted stream looks complete: %r" % rest)
+    try:
+        socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+        raise Failure("server still accepts after SIGTERM")
+    except ConnectionRefusedError:
+        pass
+    srv2 = Server(args.server)
+    srv2.proc.send_signal(signal.SIGINT)
+    check(srv2.proc.wait(1.0) == 0, "SIGINT exit code")
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--case", required=True, choices=sorted(CASES))
+    ap.add_argument("--node-script", default=os.path.join(os.path.dirname(__file__), "node_client.js"))
+    args = ap.parse_args()
+    try:
+        CASES[args.case](args)
+    except Failure as e:
+        print("FAIL [%s]: %s" % (args.case, e), file=sys.stderr)
+        return 1
+    print("ok [%s]" % args.case)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
