@@ -71,7 +71,7 @@ public:
     /// Without respond() the body is raw: bytes pass through unframed.
     [[nodiscard]] HeadStatus respond(const Request& request, const ResponseHead& head) {
         if (state_ == BodyState::closing || state_ == BodyState::closed) return HeadStatus::body_closed;
-        if (responded_ || body_bytes_ != 0 || bytes_sent_ != 0 || !queue_.empty())
+        if (responded_ || body_bytes_ != 0 || bytes_sent_ != 0 || bytes_queued() != 0)
             return HeadStatus::already_started;
         PreparedHead prepared = prepare_head(request, head);
         if (prepared.status != HeadStatus::ok) return prepared.status;
@@ -80,6 +80,7 @@ public:
         remaining_ = plan_.content_length;
         CallScope scope(*this);
         (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
+        if (plan_.framing == Framing::fixed && remaining_ == 0) (void)close_with(nullptr);
         return HeadStatus::ok;
     }
 
@@ -101,6 +102,7 @@ public:
     }
 
     /// Sends one part: written at once when the sink can take it, else queued (copied).
+    /// With a declared Content-Length, the part that completes it also ends the body.
     [[nodiscard]] SendStatus send(std::string_view part) { return send_part(part, nullptr); }
     /// Sends one part by move: queued without a copy when it cannot be written at once.
     [[nodiscard]] SendStatus send(std::string&& part) { return send_part(part, &part); }
@@ -154,7 +156,7 @@ public:
     /// Why the body ended; meaningful once state() is closed.
     CloseReason close_reason() const noexcept { return reason_; }
     /// Bytes (head and framing included) waiting for the sink.
-    std::size_t bytes_queued() const noexcept { return queue_.bytes(); }
+    std::size_t bytes_queued() const noexcept { return queue_.bytes() + reentrant_.bytes(); }
     /// Bytes (head and framing included) the sink has taken.
     std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
     /// Body bytes the application has sent and rill accepted.
@@ -169,7 +171,7 @@ public:
     Sink* sink() noexcept { return sink_ ? &*sink_ : nullptr; }
 
 private:
-    enum class Drive : std::uint8_t { done, blocked, failed };
+    enum class Drive : std::uint8_t { done, more, blocked, failed };
 
     // A callback may drop the last shared_ptr to this body. The outermost public
     // call keeps the body alive until it returns, paying only when a body ends.
@@ -186,12 +188,15 @@ private:
     };
 
     SendStatus send_part(std::string_view data, std::string* owned) {
-        if (state_ == BodyState::closing || state_ == BodyState::closed) return SendStatus::closed;
+        if (state_ == BodyState::closing || state_ == BodyState::closed) {
+            const bool length_reached = plan_.framing == Framing::fixed && remaining_ == 0 && !data.empty();
+            return length_reached ? SendStatus::length_exceeded : SendStatus::closed;
+        }
         if (data.empty()) return queue_status(SendStatus::written);
         if (plan_.framing == Framing::none) return SendStatus::written;  // HEAD, 204, 304: discarded
         if (plan_.framing == Framing::fixed && data.size() > remaining_) return SendStatus::length_exceeded;
-        if (opts_.overflow == OverflowPolicy::reject && !queue_.empty() &&
-            queue_.bytes() >= opts_.high_water) {
+        if (opts_.overflow == OverflowPolicy::reject && bytes_queued() != 0 &&
+            bytes_queued() >= opts_.high_water) {
             drain_pending_ = true;
             return SendStatus::would_block;
         }
@@ -203,13 +208,22 @@ private:
             const std::size_t len = detail::format_chunk_header(header, data.size());
             return emit(detail::Framed{{header, len}, data, "\r\n"}, owned);
         }
-        return emit(detail::Framed{{}, data, {}}, owned);
+        const SendStatus status = emit(detail::Framed{{}, data, {}}, owned);
+        // The declared length is reached: the response is complete on the wire, whether or
+        // not the application calls close(), so a client that hangs up now is not an error.
+        if (plan_.framing == Framing::fixed && remaining_ == 0 && state_ == BodyState::open)
+            (void)close_with(nullptr);
+        return status;
     }
 
     CloseStatus close_with(const Fields* trailers) {
-        if (state_ == BodyState::closing || state_ == BodyState::closed) return CloseStatus::already_closed;
         const bool has_trailers = trailers != nullptr && !trailers->empty();
         if (has_trailers && !detail::valid_trailers(*trailers)) return CloseStatus::invalid_trailer;
+        if (state_ == BodyState::closing || state_ == BodyState::closed) {
+            // A fixed-length body that ended with its last byte still answers for its trailers.
+            const bool dropped = has_trailers && plan_.framing != Framing::chunked;
+            return dropped ? CloseStatus::trailers_dropped : CloseStatus::already_closed;
+        }
         CallScope scope(*this);
         CloseStatus status = CloseStatus::ok;
         end_reason_ = (plan_.framing == Framing::fixed && remaining_ != 0) ? CloseReason::truncated
@@ -225,20 +239,26 @@ private:
         } else if (has_trailers) {
             status = CloseStatus::trailers_dropped;
         }
-        if (state_ == BodyState::closing && sink_ && cork_ == 0 && queue_.empty()) finish_body(end_reason_);
+        if (state_ == BodyState::closing) pump();  // finishes at once when nothing is left to write
         return status;
     }
 
     SendStatus queue_status(SendStatus idle) noexcept {
-        if (queue_.bytes() > opts_.high_water) {
+        if (bytes_queued() > opts_.high_water) {
             drain_pending_ = true;
             return SendStatus::backpressure;
         }
-        return queue_.empty() ? idle : SendStatus::queued;
+        return bytes_queued() == 0 ? idle : SendStatus::queued;
     }
 
     // Writes at once when nothing is ahead of this part, queues what is left.
     SendStatus emit(const detail::Framed& f, std::string* owned) {
+        if (in_write_) {
+            // Called from inside Sink::write (directly or through a callback): the buffers
+            // being written point into queue_, so the part waits aside until write returns.
+            push(reentrant_, f, owned, 0);
+            return queue_status(SendStatus::queued);
+        }
         std::size_t done = 0;
         if (sink_ && cork_ == 0 && !pumping_ && queue_.empty()) {
             ConstBuffer bufs[3];
@@ -247,68 +267,96 @@ private:
                 if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
             const Drive d = drive(bufs, n, done);
             if (d == Drive::failed) return SendStatus::closed;
-            if (d == Drive::done) return SendStatus::written;
+            if (d == Drive::done && reentrant_.empty()) return SendStatus::written;
         }
-        if (owned != nullptr)
-            queue_.push_owned(std::move(*owned), f.prefix, !f.suffix.empty(), done);
-        else
-            queue_.push_copy(f, done);
-        return queue_status(SendStatus::queued);
+        if (done < f.size()) push(queue_, f, owned, done);
+        if (!reentrant_.empty() || state_ == BodyState::closing) {
+            // What the sink sent meanwhile may fit now, and a closing body may be done.
+            queue_.append(reentrant_);
+            pump();
+            if (state_ == BodyState::closed)
+                return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
+        }
+        return queue_status(done == f.size() ? SendStatus::written : SendStatus::queued);
     }
 
-    // Offers the buffers to the sink until all are taken, it would block, or it fails.
-    Drive drive(ConstBuffer* bufs, std::size_t n, std::size_t& written) {
-        std::size_t i = 0;
-        while (i < n && bufs[i].size == 0) ++i;
-        while (i < n) {
-            const std::size_t offered = buffer_size(bufs + i, n - i);
-            const WriteResult r = sink_->write(bufs + i, n - i);
-            if (r.bytes > offered) {  // a broken sink: never read past what was offered
+    static void push(detail::SegmentQueue& q, const detail::Framed& f, std::string* owned, std::size_t skip) {
+        if (owned != nullptr)
+            q.push_owned(std::move(*owned), f.prefix, !f.suffix.empty(), skip);
+        else
+            q.push_copy(f, skip);
+    }
+
+    // One Sink::write. `taken` receives the bytes the sink took.
+    Drive write_once(const ConstBuffer* bufs, std::size_t n, std::size_t& taken) {
+        const std::size_t offered = buffer_size(bufs, n);
+        WriteResult r;
+        {
+            FlagScope writing(in_write_);
+            r = sink_->write(bufs, n);
+        }
+        if (state_ == BodyState::closed) {  // the body was ended from inside write()
+            release_sink(reason_);
+            return Drive::failed;
+        }
+        if (r.bytes > offered) {  // a broken sink: never read past what was offered
+            finish_body(CloseReason::write_error);
+            return Drive::failed;
+        }
+        taken = r.bytes;
+        bytes_sent_ += r.bytes;
+        switch (r.status) {
+            case WriteStatus::ok:
+                if (r.bytes == offered) return Drive::done;
+                return r.bytes == 0 ? Drive::blocked : Drive::more;  // no progress: wait for flush()
+            case WriteStatus::would_block:
+                return r.bytes == offered ? Drive::done : Drive::blocked;
+            case WriteStatus::closed:
+                finish_body(CloseReason::peer_closed);
+                return Drive::failed;
+            case WriteStatus::error:
                 finish_body(CloseReason::write_error);
                 return Drive::failed;
-            }
-            written += r.bytes;
-            bytes_sent_ += r.bytes;
-            std::size_t k = r.bytes;
-            while (i < n && k >= bufs[i].size) k -= bufs[i++].size;
-            if (k != 0) {
-                bufs[i].data += k;
-                bufs[i].size -= k;
-            }
-            switch (r.status) {
-                case WriteStatus::ok:
-                    if (r.bytes == 0) return Drive::blocked;  // no progress: wait for flush()
-                    break;
-                case WriteStatus::would_block:
-                    return i < n ? Drive::blocked : Drive::done;
-                case WriteStatus::closed:
-                    finish_body(CloseReason::peer_closed);
-                    return Drive::failed;
-                case WriteStatus::error:
-                    finish_body(CloseReason::write_error);
-                    return Drive::failed;
-            }
         }
-        return Drive::done;
+        return Drive::failed;
+    }
+
+    // Offers caller-owned buffers until all are taken, the sink would block, or it fails.
+    Drive drive(ConstBuffer* bufs, std::size_t n, std::size_t& written) {
+        std::size_t i = 0;
+        for (;;) {
+            while (i < n && bufs[i].size == 0) ++i;
+            if (i == n) return Drive::done;
+            std::size_t taken = 0;
+            const Drive d = write_once(bufs + i, n - i, taken);
+            if (d == Drive::failed) return d;
+            written += taken;
+            while (i < n && taken >= bufs[i].size) taken -= bufs[i++].size;
+            if (taken != 0) {
+                bufs[i].data += taken;
+                bufs[i].size -= taken;
+            }
+            if (d == Drive::blocked) return d;
+        }
     }
 
     // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
     void pump() {
-        if (!sink_ || cork_ != 0 || pumping_) return;
-        pumping_ = true;
-        while (!queue_.empty()) {
-            ConstBuffer bufs[RILL_GATHER_MAX];
-            const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
-            std::size_t written = 0;
-            const Drive d = drive(bufs, n, written);
-            if (d == Drive::failed) {
-                pumping_ = false;
-                return;
+        if (!sink_ || cork_ != 0 || pumping_ || in_write_) return;
+        {
+            FlagScope pumping(pumping_);
+            while (!queue_.empty()) {
+                // Gathered afresh each time: a write may have added to the queue.
+                ConstBuffer bufs[RILL_GATHER_MAX];
+                const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
+                std::size_t taken = 0;
+                const Drive d = write_once(bufs, n, taken);
+                if (d == Drive::failed) return;
+                queue_.consume(taken);
+                queue_.append(reentrant_);
+                if (d == Drive::blocked) break;
             }
-            queue_.consume(written);
-            if (d == Drive::blocked) break;
         }
-        pumping_ = false;
         if (queue_.empty() && state_ == BodyState::closing) {
             finish_body(end_reason_);
         } else if (drain_pending_ && (queue_.bytes() < opts_.low_water || queue_.empty())) {
@@ -331,20 +379,37 @@ private:
         state_ = BodyState::closed;
         reason_ = reason;
         queue_.clear();
+        reentrant_.clear();
         drain_pending_ = false;
-        std::optional<Sink> sink = std::move(sink_);
-        sink_.reset();
         // Callbacks often capture a shared_ptr to this body: dropping them breaks the cycle.
         std::function<void(CloseReason)> on_close = std::move(on_close_);
         on_close_ = nullptr;
         on_drain_ = nullptr;
-        if (sink) sink->finish(reason);
+        if (!in_write_) release_sink(reason);  // else write_once() does it once write() returns
         if (on_close) on_close(reason);
     }
+
+    // Tells the sink how the body ended and lets it go.
+    void release_sink(CloseReason reason) {
+        if (!sink_) return;
+        Sink sink = std::move(*sink_);
+        sink_.reset();
+        sink.finish(reason);
+    }
+
+    // Raises a flag for a scope, and lowers it even if a sink throws.
+    struct FlagScope {
+        explicit FlagScope(bool& flag) noexcept : flag_(flag) { flag_ = true; }
+        ~FlagScope() { flag_ = false; }
+        FlagScope(const FlagScope&) = delete;
+        FlagScope& operator=(const FlagScope&) = delete;
+        bool& flag_;
+    };
 
     BodyOptions opts_;
     std::optional<Sink> sink_;
     detail::SegmentQueue queue_;
+    detail::SegmentQueue reentrant_;  // parts sent from inside Sink::write, appended once it returns
     FramingPlan plan_;
     std::uint64_t remaining_ = 0;
     std::uint64_t bytes_sent_ = 0;
@@ -360,6 +425,7 @@ private:
     bool responded_ = false;
     bool each_called_ = false;
     bool pumping_ = false;
+    bool in_write_ = false;
     bool drain_pending_ = false;
 };
 

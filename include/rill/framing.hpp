@@ -81,6 +81,22 @@ inline std::size_t format_chunk_header(char (&out)[chunk_header_max], std::uint6
     return len + 2;
 }
 
+/// A Connection value without its close and keep-alive tokens, the rest joined by ", ".
+inline std::string without_persistence_tokens(std::string_view list) {
+    std::string out;
+    while (!list.empty()) {
+        const std::size_t comma = list.find(',');
+        const std::string_view item = trim_ows(list.substr(0, comma));
+        if (!item.empty() && !iequals(item, "close") && !iequals(item, "keep-alive")) {
+            if (!out.empty()) out.append(", ");
+            out.append(item);
+        }
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return out;
+}
+
 inline void append_field(std::string& out, std::string_view name, std::string_view value) {
     out.append(name).append(": ").append(value).append("\r\n");
 }
@@ -143,6 +159,9 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
     }
 
     const bool upgrading = status == 101;
+    // A 2xx to CONNECT turns the connection into a tunnel: like 101, no HTTP body follows.
+    const bool tunnel = req.method == "CONNECT" && status >= 200 && status < 300;
+    const bool switching = upgrading || tunnel;
     if (upgrading) {
         if (!has_upgrade || req.upgrade.empty() || req.version_minor < 1)
             return fail(HeadStatus::invalid_status);
@@ -150,20 +169,24 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
         return fail(HeadStatus::invalid_status);
     }
     if (!detail::valid_reason(head.reason())) return fail(HeadStatus::invalid_reason);
-    if (has_length && (upgrading || status == 204)) return fail(HeadStatus::content_length_forbidden);
+    if (has_length && (switching || status == 204 || (status == 205 && length != 0)))
+        return fail(HeadStatus::content_length_forbidden);
+    // 205 has no content, and a response that does not say so is read until the connection closes.
+    const bool add_zero_length = status == 205 && !has_length;
+    if (status == 205) has_length = true;
 
     const bool http11 = req.version_minor >= 1;
     const bool request_close = detail::list_has_token(req.connection, "close");
     const bool request_keep_alive = detail::list_has_token(req.connection, "keep-alive");
     const bool head_request = req.method == "HEAD";
-    const bool no_body = upgrading || status == 204 || status == 304 || head_request;
+    const bool no_body = switching || status == 204 || status == 304 || head_request;
     // A HEAD response carries the framing header its GET would have (RFC 9110 section 9.3.2);
     // clients such as Node's will not reuse a connection after one that has neither.
     const bool announce_chunked = head_request && http11 && !has_length && status != 204 &&
-                                  status != 304 && !upgrading;
+                                  status != 304 && !switching;
 
     FramingPlan& plan = out.plan;
-    plan.persistent = !response_close && !upgrading &&
+    plan.persistent = !response_close && !switching &&
                       (http11 ? !request_close : (request_keep_alive && !request_close));
     if (no_body) {
         plan.framing = Framing::none;
@@ -184,10 +207,20 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
     char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
                     static_cast<char>('0' + status % 10), ' '};
     b.append("HTTP/1.1 ").append(code, 4).append(head.reason()).append("\r\n");
-    for (const Field& f : head.fields()) detail::append_field(b, f.name, f.value);
+    for (const Field& f : head.fields()) {
+        if (detail::iequals(f.name, "connection")) {
+            // rill owns the close/keep-alive tokens: it writes its own decision below, so the
+            // application's cannot contradict it. Other tokens (Upgrade, ...) stay.
+            std::string tokens = detail::without_persistence_tokens(f.value);
+            if (!tokens.empty()) detail::append_field(b, f.name, tokens);
+        } else {
+            detail::append_field(b, f.name, f.value);
+        }
+    }
+    if (add_zero_length) detail::append_field(b, "Content-Length", "0");
     if (plan.framing == Framing::chunked || announce_chunked)
         detail::append_field(b, "Transfer-Encoding", "chunked");
-    if (!plan.persistent && !response_close && !upgrading)
+    if (!plan.persistent && !switching)
         detail::append_field(b, "Connection", "close");
     else if (plan.persistent && !http11)
         detail::append_field(b, "Connection", "keep-alive");

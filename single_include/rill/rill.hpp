@@ -84,7 +84,7 @@ enum class HeadStatus : std::uint8_t {
     invalid_field_value,      ///< a header value holds CR, LF, NUL or another control character
     transfer_encoding_set,    ///< rill chooses Transfer-Encoding itself; the application may not
     invalid_content_length,   ///< Content-Length is not one decimal number, or appears twice
-    content_length_forbidden, ///< Content-Length on a 1xx or 204 response
+    content_length_forbidden, ///< Content-Length on a 101, 204 or CONNECT 2xx, or non-zero on 205
     already_started,          ///< respond() after respond(), or after body bytes were sent
     body_closed,              ///< the body was already aborted or closed
 };
@@ -144,7 +144,7 @@ constexpr const char* to_string(HeadStatus s) noexcept {
         case HeadStatus::invalid_field_value: return "header value holds a control character";
         case HeadStatus::transfer_encoding_set: return "Transfer-Encoding is chosen by rill";
         case HeadStatus::invalid_content_length: return "invalid or repeated Content-Length";
-        case HeadStatus::content_length_forbidden: return "Content-Length not allowed for this status";
+        case HeadStatus::content_length_forbidden: return "Content-Length not allowed for this response";
         case HeadStatus::already_started: return "response already started";
         case HeadStatus::body_closed: return "body already closed";
     }
@@ -669,6 +669,22 @@ inline std::size_t format_chunk_header(char (&out)[chunk_header_max], std::uint6
     return len + 2;
 }
 
+/// A Connection value without its close and keep-alive tokens, the rest joined by ", ".
+inline std::string without_persistence_tokens(std::string_view list) {
+    std::string out;
+    while (!list.empty()) {
+        const std::size_t comma = list.find(',');
+        const std::string_view item = trim_ows(list.substr(0, comma));
+        if (!item.empty() && !iequals(item, "close") && !iequals(item, "keep-alive")) {
+            if (!out.empty()) out.append(", ");
+            out.append(item);
+        }
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return out;
+}
+
 inline void append_field(std::string& out, std::string_view name, std::string_view value) {
     out.append(name).append(": ").append(value).append("\r\n");
 }
@@ -731,6 +747,9 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
     }
 
     const bool upgrading = status == 101;
+    // A 2xx to CONNECT turns the connection into a tunnel: like 101, no HTTP body follows.
+    const bool tunnel = req.method == "CONNECT" && status >= 200 && status < 300;
+    const bool switching = upgrading || tunnel;
     if (upgrading) {
         if (!has_upgrade || req.upgrade.empty() || req.version_minor < 1)
             return fail(HeadStatus::invalid_status);
@@ -738,20 +757,24 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
         return fail(HeadStatus::invalid_status);
     }
     if (!detail::valid_reason(head.reason())) return fail(HeadStatus::invalid_reason);
-    if (has_length && (upgrading || status == 204)) return fail(HeadStatus::content_length_forbidden);
+    if (has_length && (switching || status == 204 || (status == 205 && length != 0)))
+        return fail(HeadStatus::content_length_forbidden);
+    // 205 has no content, and a response that does not say so is read until the connection closes.
+    const bool add_zero_length = status == 205 && !has_length;
+    if (status == 205) has_length = true;
 
     const bool http11 = req.version_minor >= 1;
     const bool request_close = detail::list_has_token(req.connection, "close");
     const bool request_keep_alive = detail::list_has_token(req.connection, "keep-alive");
     const bool head_request = req.method == "HEAD";
-    const bool no_body = upgrading || status == 204 || status == 304 || head_request;
+    const bool no_body = switching || status == 204 || status == 304 || head_request;
     // A HEAD response carries the framing header its GET would have (RFC 9110 section 9.3.2);
     // clients such as Node's will not reuse a connection after one that has neither.
     const bool announce_chunked = head_request && http11 && !has_length && status != 204 &&
-                                  status != 304 && !upgrading;
+                                  status != 304 && !switching;
 
     FramingPlan& plan = out.plan;
-    plan.persistent = !response_close && !upgrading &&
+    plan.persistent = !response_close && !switching &&
                       (http11 ? !request_close : (request_keep_alive && !request_close));
     if (no_body) {
         plan.framing = Framing::none;
@@ -772,10 +795,20 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
     char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
                     static_cast<char>('0' + status % 10), ' '};
     b.append("HTTP/1.1 ").append(code, 4).append(head.reason()).append("\r\n");
-    for (const Field& f : head.fields()) detail::append_field(b, f.name, f.value);
+    for (const Field& f : head.fields()) {
+        if (detail::iequals(f.name, "connection")) {
+            // rill owns the close/keep-alive tokens: it writes its own decision below, so the
+            // application's cannot contradict it. Other tokens (Upgrade, ...) stay.
+            std::string tokens = detail::without_persistence_tokens(f.value);
+            if (!tokens.empty()) detail::append_field(b, f.name, tokens);
+        } else {
+            detail::append_field(b, f.name, f.value);
+        }
+    }
+    if (add_zero_length) detail::append_field(b, "Content-Length", "0");
     if (plan.framing == Framing::chunked || announce_chunked)
         detail::append_field(b, "Transfer-Encoding", "chunked");
-    if (!plan.persistent && !response_close && !upgrading)
+    if (!plan.persistent && !switching)
         detail::append_field(b, "Connection", "close");
     else if (plan.persistent && !http11)
         detail::append_field(b, "Connection", "keep-alive");
@@ -926,6 +959,14 @@ public:
         if (empty()) reset();
     }
 
+    /// Moves every segment of `other` behind this queue's, leaving `other` empty.
+    void append(SegmentQueue& other) {
+        if (other.empty()) return;
+        for (std::size_t i = other.head_; i < other.segs_.size(); ++i) segs_.push_back(std::move(other.segs_[i]));
+        bytes_ += other.bytes_;
+        other.clear();
+    }
+
     void clear() noexcept {
         segs_.clear();
         head_ = 0;
@@ -1018,7 +1059,7 @@ public:
     /// Without respond() the body is raw: bytes pass through unframed.
     [[nodiscard]] HeadStatus respond(const Request& request, const ResponseHead& head) {
         if (state_ == BodyState::closing || state_ == BodyState::closed) return HeadStatus::body_closed;
-        if (responded_ || body_bytes_ != 0 || bytes_sent_ != 0 || !queue_.empty())
+        if (responded_ || body_bytes_ != 0 || bytes_sent_ != 0 || bytes_queued() != 0)
             return HeadStatus::already_started;
         PreparedHead prepared = prepare_head(request, head);
         if (prepared.status != HeadStatus::ok) return prepared.status;
@@ -1027,6 +1068,7 @@ public:
         remaining_ = plan_.content_length;
         CallScope scope(*this);
         (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
+        if (plan_.framing == Framing::fixed && remaining_ == 0) (void)close_with(nullptr);
         return HeadStatus::ok;
     }
 
@@ -1048,6 +1090,7 @@ public:
     }
 
     /// Sends one part: written at once when the sink can take it, else queued (copied).
+    /// With a declared Content-Length, the part that completes it also ends the body.
     [[nodiscard]] SendStatus send(std::string_view part) { return send_part(part, nullptr); }
     /// Sends one part by move: queued without a copy when it cannot be written at once.
     [[nodiscard]] SendStatus send(std::string&& part) { return send_part(part, &part); }
@@ -1101,7 +1144,7 @@ public:
     /// Why the body ended; meaningful once state() is closed.
     CloseReason close_reason() const noexcept { return reason_; }
     /// Bytes (head and framing included) waiting for the sink.
-    std::size_t bytes_queued() const noexcept { return queue_.bytes(); }
+    std::size_t bytes_queued() const noexcept { return queue_.bytes() + reentrant_.bytes(); }
     /// Bytes (head and framing included) the sink has taken.
     std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
     /// Body bytes the application has sent and rill accepted.
@@ -1116,7 +1159,7 @@ public:
     Sink* sink() noexcept { return sink_ ? &*sink_ : nullptr; }
 
 private:
-    enum class Drive : std::uint8_t { done, blocked, failed };
+    enum class Drive : std::uint8_t { done, more, blocked, failed };
 
     // A callback may drop the last shared_ptr to this body. The outermost public
     // call keeps the body alive until it returns, paying only when a body ends.
@@ -1133,12 +1176,15 @@ private:
     };
 
     SendStatus send_part(std::string_view data, std::string* owned) {
-        if (state_ == BodyState::closing || state_ == BodyState::closed) return SendStatus::closed;
+        if (state_ == BodyState::closing || state_ == BodyState::closed) {
+            const bool length_reached = plan_.framing == Framing::fixed && remaining_ == 0 && !data.empty();
+            return length_reached ? SendStatus::length_exceeded : SendStatus::closed;
+        }
         if (data.empty()) return queue_status(SendStatus::written);
         if (plan_.framing == Framing::none) return SendStatus::written;  // HEAD, 204, 304: discarded
         if (plan_.framing == Framing::fixed && data.size() > remaining_) return SendStatus::length_exceeded;
-        if (opts_.overflow == OverflowPolicy::reject && !queue_.empty() &&
-            queue_.bytes() >= opts_.high_water) {
+        if (opts_.overflow == OverflowPolicy::reject && bytes_queued() != 0 &&
+            bytes_queued() >= opts_.high_water) {
             drain_pending_ = true;
             return SendStatus::would_block;
         }
@@ -1150,13 +1196,22 @@ private:
             const std::size_t len = detail::format_chunk_header(header, data.size());
             return emit(detail::Framed{{header, len}, data, "\r\n"}, owned);
         }
-        return emit(detail::Framed{{}, data, {}}, owned);
+        const SendStatus status = emit(detail::Framed{{}, data, {}}, owned);
+        // The declared length is reached: the response is complete on the wire, whether or
+        // not the application calls close(), so a client that hangs up now is not an error.
+        if (plan_.framing == Framing::fixed && remaining_ == 0 && state_ == BodyState::open)
+            (void)close_with(nullptr);
+        return status;
     }
 
     CloseStatus close_with(const Fields* trailers) {
-        if (state_ == BodyState::closing || state_ == BodyState::closed) return CloseStatus::already_closed;
         const bool has_trailers = trailers != nullptr && !trailers->empty();
         if (has_trailers && !detail::valid_trailers(*trailers)) return CloseStatus::invalid_trailer;
+        if (state_ == BodyState::closing || state_ == BodyState::closed) {
+            // A fixed-length body that ended with its last byte still answers for its trailers.
+            const bool dropped = has_trailers && plan_.framing != Framing::chunked;
+            return dropped ? CloseStatus::trailers_dropped : CloseStatus::already_closed;
+        }
         CallScope scope(*this);
         CloseStatus status = CloseStatus::ok;
         end_reason_ = (plan_.framing == Framing::fixed && remaining_ != 0) ? CloseReason::truncated
@@ -1172,20 +1227,26 @@ private:
         } else if (has_trailers) {
             status = CloseStatus::trailers_dropped;
         }
-        if (state_ == BodyState::closing && sink_ && cork_ == 0 && queue_.empty()) finish_body(end_reason_);
+        if (state_ == BodyState::closing) pump();  // finishes at once when nothing is left to write
         return status;
     }
 
     SendStatus queue_status(SendStatus idle) noexcept {
-        if (queue_.bytes() > opts_.high_water) {
+        if (bytes_queued() > opts_.high_water) {
             drain_pending_ = true;
             return SendStatus::backpressure;
         }
-        return queue_.empty() ? idle : SendStatus::queued;
+        return bytes_queued() == 0 ? idle : SendStatus::queued;
     }
 
     // Writes at once when nothing is ahead of this part, queues what is left.
     SendStatus emit(const detail::Framed& f, std::string* owned) {
+        if (in_write_) {
+            // Called from inside Sink::write (directly or through a callback): the buffers
+            // being written point into queue_, so the part waits aside until write returns.
+            push(reentrant_, f, owned, 0);
+            return queue_status(SendStatus::queued);
+        }
         std::size_t done = 0;
         if (sink_ && cork_ == 0 && !pumping_ && queue_.empty()) {
             ConstBuffer bufs[3];
@@ -1194,68 +1255,96 @@ private:
                 if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
             const Drive d = drive(bufs, n, done);
             if (d == Drive::failed) return SendStatus::closed;
-            if (d == Drive::done) return SendStatus::written;
+            if (d == Drive::done && reentrant_.empty()) return SendStatus::written;
         }
-        if (owned != nullptr)
-            queue_.push_owned(std::move(*owned), f.prefix, !f.suffix.empty(), done);
-        else
-            queue_.push_copy(f, done);
-        return queue_status(SendStatus::queued);
+        if (done < f.size()) push(queue_, f, owned, done);
+        if (!reentrant_.empty() || state_ == BodyState::closing) {
+            // What the sink sent meanwhile may fit now, and a closing body may be done.
+            queue_.append(reentrant_);
+            pump();
+            if (state_ == BodyState::closed)
+                return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
+        }
+        return queue_status(done == f.size() ? SendStatus::written : SendStatus::queued);
     }
 
-    // Offers the buffers to the sink until all are taken, it would block, or it fails.
-    Drive drive(ConstBuffer* bufs, std::size_t n, std::size_t& written) {
-        std::size_t i = 0;
-        while (i < n && bufs[i].size == 0) ++i;
-        while (i < n) {
-            const std::size_t offered = buffer_size(bufs + i, n - i);
-            const WriteResult r = sink_->write(bufs + i, n - i);
-            if (r.bytes > offered) {  // a broken sink: never read past what was offered
+    static void push(detail::SegmentQueue& q, const detail::Framed& f, std::string* owned, std::size_t skip) {
+        if (owned != nullptr)
+            q.push_owned(std::move(*owned), f.prefix, !f.suffix.empty(), skip);
+        else
+            q.push_copy(f, skip);
+    }
+
+    // One Sink::write. `taken` receives the bytes the sink took.
+    Drive write_once(const ConstBuffer* bufs, std::size_t n, std::size_t& taken) {
+        const std::size_t offered = buffer_size(bufs, n);
+        WriteResult r;
+        {
+            FlagScope writing(in_write_);
+            r = sink_->write(bufs, n);
+        }
+        if (state_ == BodyState::closed) {  // the body was ended from inside write()
+            release_sink(reason_);
+            return Drive::failed;
+        }
+        if (r.bytes > offered) {  // a broken sink: never read past what was offered
+            finish_body(CloseReason::write_error);
+            return Drive::failed;
+        }
+        taken = r.bytes;
+        bytes_sent_ += r.bytes;
+        switch (r.status) {
+            case WriteStatus::ok:
+                if (r.bytes == offered) return Drive::done;
+                return r.bytes == 0 ? Drive::blocked : Drive::more;  // no progress: wait for flush()
+            case WriteStatus::would_block:
+                return r.bytes == offered ? Drive::done : Drive::blocked;
+            case WriteStatus::closed:
+                finish_body(CloseReason::peer_closed);
+                return Drive::failed;
+            case WriteStatus::error:
                 finish_body(CloseReason::write_error);
                 return Drive::failed;
-            }
-            written += r.bytes;
-            bytes_sent_ += r.bytes;
-            std::size_t k = r.bytes;
-            while (i < n && k >= bufs[i].size) k -= bufs[i++].size;
-            if (k != 0) {
-                bufs[i].data += k;
-                bufs[i].size -= k;
-            }
-            switch (r.status) {
-                case WriteStatus::ok:
-                    if (r.bytes == 0) return Drive::blocked;  // no progress: wait for flush()
-                    break;
-                case WriteStatus::would_block:
-                    return i < n ? Drive::blocked : Drive::done;
-                case WriteStatus::closed:
-                    finish_body(CloseReason::peer_closed);
-                    return Drive::failed;
-                case WriteStatus::error:
-                    finish_body(CloseReason::write_error);
-                    return Drive::failed;
-            }
         }
-        return Drive::done;
+        return Drive::failed;
+    }
+
+    // Offers caller-owned buffers until all are taken, the sink would block, or it fails.
+    Drive drive(ConstBuffer* bufs, std::size_t n, std::size_t& written) {
+        std::size_t i = 0;
+        for (;;) {
+            while (i < n && bufs[i].size == 0) ++i;
+            if (i == n) return Drive::done;
+            std::size_t taken = 0;
+            const Drive d = write_once(bufs + i, n - i, taken);
+            if (d == Drive::failed) return d;
+            written += taken;
+            while (i < n && taken >= bufs[i].size) taken -= bufs[i++].size;
+            if (taken != 0) {
+                bufs[i].data += taken;
+                bufs[i].size -= taken;
+            }
+            if (d == Drive::blocked) return d;
+        }
     }
 
     // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
     void pump() {
-        if (!sink_ || cork_ != 0 || pumping_) return;
-        pumping_ = true;
-        while (!queue_.empty()) {
-            ConstBuffer bufs[RILL_GATHER_MAX];
-            const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
-            std::size_t written = 0;
-            const Drive d = drive(bufs, n, written);
-            if (d == Drive::failed) {
-                pumping_ = false;
-                return;
+        if (!sink_ || cork_ != 0 || pumping_ || in_write_) return;
+        {
+            FlagScope pumping(pumping_);
+            while (!queue_.empty()) {
+                // Gathered afresh each time: a write may have added to the queue.
+                ConstBuffer bufs[RILL_GATHER_MAX];
+                const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
+                std::size_t taken = 0;
+                const Drive d = write_once(bufs, n, taken);
+                if (d == Drive::failed) return;
+                queue_.consume(taken);
+                queue_.append(reentrant_);
+                if (d == Drive::blocked) break;
             }
-            queue_.consume(written);
-            if (d == Drive::blocked) break;
         }
-        pumping_ = false;
         if (queue_.empty() && state_ == BodyState::closing) {
             finish_body(end_reason_);
         } else if (drain_pending_ && (queue_.bytes() < opts_.low_water || queue_.empty())) {
@@ -1278,20 +1367,37 @@ private:
         state_ = BodyState::closed;
         reason_ = reason;
         queue_.clear();
+        reentrant_.clear();
         drain_pending_ = false;
-        std::optional<Sink> sink = std::move(sink_);
-        sink_.reset();
         // Callbacks often capture a shared_ptr to this body: dropping them breaks the cycle.
         std::function<void(CloseReason)> on_close = std::move(on_close_);
         on_close_ = nullptr;
         on_drain_ = nullptr;
-        if (sink) sink->finish(reason);
+        if (!in_write_) release_sink(reason);  // else write_once() does it once write() returns
         if (on_close) on_close(reason);
     }
+
+    // Tells the sink how the body ended and lets it go.
+    void release_sink(CloseReason reason) {
+        if (!sink_) return;
+        Sink sink = std::move(*sink_);
+        sink_.reset();
+        sink.finish(reason);
+    }
+
+    // Raises a flag for a scope, and lowers it even if a sink throws.
+    struct FlagScope {
+        explicit FlagScope(bool& flag) noexcept : flag_(flag) { flag_ = true; }
+        ~FlagScope() { flag_ = false; }
+        FlagScope(const FlagScope&) = delete;
+        FlagScope& operator=(const FlagScope&) = delete;
+        bool& flag_;
+    };
 
     BodyOptions opts_;
     std::optional<Sink> sink_;
     detail::SegmentQueue queue_;
+    detail::SegmentQueue reentrant_;  // parts sent from inside Sink::write, appended once it returns
     FramingPlan plan_;
     std::uint64_t remaining_ = 0;
     std::uint64_t bytes_sent_ = 0;
@@ -1307,6 +1413,7 @@ private:
     bool responded_ = false;
     bool each_called_ = false;
     bool pumping_ = false;
+    bool in_write_ = false;
     bool drain_pending_ = false;
 };
 

@@ -4,6 +4,8 @@
 #include <rill/rill.hpp>
 
 #include <cstdio>
+#include <functional>
+#include <stdexcept>
 #include <memory>
 #include <random>
 #include <string>
@@ -400,4 +402,103 @@ TEST_CASE("the reject policy refuses only when something is queued") {
     body.flush();
     CHECK(sink.state().bytes == "directkept");
     CHECK(drains == 1);  // an empty queue counts as drained even with a low-water mark of 0
+}
+
+namespace {
+using WriteFn = std::function<rill::WriteResult(const rill::ConstBuffer*, std::size_t)>;
+using CallbackSink = rill::FunctionSink<WriteFn, std::function<void(CloseReason)>>;
+}  // namespace
+
+TEST_CASE("a sink may call back into the body from inside write()") {
+    std::shared_ptr<rill::DeferredBody<CallbackSink>> body = rill::make_deferred_body<CallbackSink>();
+    std::string out;
+    bool writable = false;
+    int calls = 0;
+    int finishes = 0;
+    CloseLog log;
+    body->on_close(log.callback());
+    std::function<void()> on_first_write;
+    WriteFn write = [&](const rill::ConstBuffer* b, std::size_t n) {
+        if (!writable) return rill::WriteResult::would_block();
+        out.push_back(b[0].data[0]);  // reads the buffer before calling back
+        if (++calls == 1 && on_first_write) on_first_write();
+        for (std::size_t i = 0; i < n; ++i) REQUIRE(b[i].data != nullptr);
+        return rill::WriteResult::ok(1);
+    };
+    body->each(CallbackSink(write, [&finishes](CloseReason) { ++finishes; }));
+    CHECK(body->send("a first part longer than a small string") == SendStatus::queued);
+
+    SUBCASE("sends are kept in order behind the bytes being written") {
+        std::string expected = "a first part longer than a small string";
+        on_first_write = [&] {
+            for (int i = 0; i < 100; ++i) {
+                const std::string part = "part " + std::to_string(i) + ";";
+                expected += part;
+                CHECK(body->send(part) != SendStatus::closed);
+            }
+            CHECK(body->close() == rill::CloseStatus::ok);  // finishes only once all is out
+            CHECK(log.reasons.empty());
+        };
+        writable = true;
+        body->flush();
+        CHECK(out == expected);
+        CHECK(log.reasons == std::vector<CloseReason>{CloseReason::completed});
+        CHECK(finishes == 1);
+    }
+    SUBCASE("an abort from inside write ends the body once, after write returns") {
+        on_first_write = [&] {
+            body->abort(CloseReason::shutdown);
+            CHECK(finishes == 0);  // the sink is still in use: it is told once write returns
+        };
+        writable = true;
+        body->flush();
+        CHECK(out == "a");
+        CHECK(finishes == 1);
+        CHECK(log.reasons == std::vector<CloseReason>{CloseReason::shutdown});
+        CHECK(body->send("late") == SendStatus::closed);
+    }
+    SUBCASE("a flush from inside write is ignored, not nested") {
+        on_first_write = [&] { body->flush(); };
+        writable = true;
+        body->flush();
+        CHECK(out == "a first part longer than a small string");
+        CHECK(calls == 39);
+    }
+}
+
+TEST_CASE("a sink that throws leaves the body usable") {
+    bool throw_now = true;
+    std::string out;
+    WriteFn write = [&](const rill::ConstBuffer* b, std::size_t n) {
+        if (throw_now) throw std::runtime_error("transport exploded");
+        for (std::size_t i = 0; i < n; ++i) out.append(b[i].data, b[i].size);
+        return rill::WriteResult::ok(rill::buffer_size(b, n));
+    };
+    rill::DeferredBody<CallbackSink> body;
+    body.cork();
+    CHECK(body.send("queued") == SendStatus::queued);
+    body.each(CallbackSink(write, [](CloseReason) {}));
+    CHECK_THROWS_AS(body.uncork(), std::runtime_error);
+    throw_now = false;
+    body.flush();  // not stuck in "already flushing"
+    CHECK(out == "queued");
+}
+
+TEST_CASE("with a declared length the body completes when the last byte is sent") {
+    // A client that has every byte may hang up before the application calls close():
+    // that is a complete response, not a lost one.
+    rill::StringSink wire;
+    CloseLog log;
+    auto body = rill::make_deferred_body<rill::StringSink>();
+    body->on_close(log.callback());
+    body->each(wire);
+    REQUIRE(body->respond(rill::Request{}, rill::ResponseHead(200).header("Content-Length", "5")) ==
+            rill::HeadStatus::ok);
+    CHECK(body->send("abc") == SendStatus::written);
+    CHECK(log.reasons.empty());
+    CHECK(body->send("de") == SendStatus::written);
+    CHECK(log.reasons == std::vector<CloseReason>{CloseReason::completed});
+    body->abort(CloseReason::peer_closed);  // the server notices the hang-up later: no effect
+    CHECK(body->keep_alive());
+    CHECK(log.reasons.size() == 1);
 }

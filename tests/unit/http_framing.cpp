@@ -52,8 +52,11 @@ TEST_CASE("Content-Length set: identity framing with the count enforced") {
         REQUIRE(x.head_status == HeadStatus::ok);
         CHECK(x.body->framing() == Framing::fixed);
         CHECK(x.body->send("Hello, ") == SendStatus::written);
+        CHECK(x.body->state() == rill::BodyState::open);
         CHECK(x.body->send("World") == SendStatus::written);
-        CHECK(x.body->close() == rill::CloseStatus::ok);
+        // The declared length is reached: the body ended by itself; close() is harmless.
+        CHECK(x.body->state() == rill::BodyState::closed);
+        CHECK(x.body->close() == rill::CloseStatus::already_closed);
         CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nHello, World");
         CHECK(x.body->close_reason() == CloseReason::completed);
         CHECK(x.body->keep_alive());
@@ -63,8 +66,8 @@ TEST_CASE("Content-Length set: identity framing with the count enforced") {
         CHECK(x.body->send("abc") == SendStatus::written);
         CHECK(x.body->send("def") == SendStatus::length_exceeded);
         CHECK(x.body->send("de") == SendStatus::written);
-        CHECK(x.body->send("f") == SendStatus::length_exceeded);
-        x.body->close();
+        CHECK(x.body->send("f") == SendStatus::length_exceeded);  // also once the body has ended
+        CHECK(x.body->send("") == SendStatus::closed);
         CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde");
         CHECK(x.body->keep_alive());
     }
@@ -80,8 +83,8 @@ TEST_CASE("Content-Length set: identity framing with the count enforced") {
     }
     SUBCASE("Content-Length: 0") {
         Exchange x(http11_get, ResponseHead(200).header("Content-Length", "0"));
+        CHECK(x.body->state() == rill::BodyState::closed);  // complete with the head
         CHECK(x.body->send("x") == SendStatus::length_exceeded);
-        x.body->close();
         CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
         CHECK(x.body->keep_alive());
     }
@@ -170,6 +173,28 @@ TEST_CASE("responses without a body: HEAD, 204, 304, 101") {
     }
 }
 
+TEST_CASE("205 Reset Content says it has no content") {
+    Exchange x(http11_get, ResponseHead(205));
+    CHECK(x.body->framing() == Framing::fixed);
+    CHECK(x.wire.str() == "HTTP/1.1 205 Reset Content\r\nContent-Length: 0\r\n\r\n");
+    CHECK(x.body->send("x") == SendStatus::length_exceeded);
+    CHECK(x.body->keep_alive());
+}
+
+TEST_CASE("a 2xx to CONNECT opens a tunnel: no framing, no HTTP after it") {
+    Exchange x(Request{"CONNECT", 1, "", ""}, ResponseHead(200));
+    REQUIRE(x.head_status == HeadStatus::ok);
+    CHECK(x.body->framing() == Framing::none);
+    x.body->close();
+    CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\n\r\n");
+    CHECK_FALSE(x.body->keep_alive());
+    SUBCASE("a refused CONNECT is an ordinary response") {
+        Exchange refused(Request{"CONNECT", 1, "", ""}, ResponseHead(403).header("Content-Length", "0"));
+        CHECK(refused.wire.str() == "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+        CHECK(refused.body->keep_alive());
+    }
+}
+
 TEST_CASE("Connection: close from either side ends persistence") {
     SUBCASE("the request says close") {
         Exchange x(Request{"GET", 1, "foo, Close", ""}, ResponseHead(200));
@@ -178,12 +203,26 @@ TEST_CASE("Connection: close from either side ends persistence") {
               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n");
         CHECK_FALSE(x.body->keep_alive());
     }
-    SUBCASE("the response says close: not repeated") {
+    SUBCASE("the response says close: said once, by rill") {
         Exchange x(http11_get, ResponseHead(200).header("Connection", "close"));
         x.body->close();
         CHECK(x.wire.str() ==
-              "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n");
         CHECK_FALSE(x.body->keep_alive());
+    }
+    SUBCASE("an application keep-alive cannot contradict the decision") {
+        Exchange x(Request{"GET", 1, "close", ""}, ResponseHead(200).header("Connection", "keep-alive"));
+        x.body->close();
+        CHECK(x.wire.str() ==
+              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n");
+        CHECK_FALSE(x.body->keep_alive());
+    }
+    SUBCASE("HTTP/1.0 keep-alive is said once even when the application says it too") {
+        Exchange x(Request{"GET", 0, "keep-alive", ""},
+                   ResponseHead(200).header("Connection", "Keep-Alive, X-Custom").header("Content-Length", "0"));
+        CHECK(x.wire.str() ==
+              "HTTP/1.1 200 OK\r\nConnection: X-Custom\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+        CHECK(x.body->keep_alive());
     }
     SUBCASE("abort never keeps the connection") {
         Exchange x(http11_get, ResponseHead(200));
@@ -204,10 +243,23 @@ TEST_CASE("trailers") {
         CHECK(x.body->keep_alive());
     }
     SUBCASE("fixed length cannot carry them: dropped, visibly") {
+        Exchange x(http11_get, ResponseHead(200).header("Content-Length", "4"));
+        CHECK(x.body->send("hi") == SendStatus::written);
+        CHECK(x.body->close(trailers) == rill::CloseStatus::trailers_dropped);
+        CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhi");
+        CHECK(x.body->close_reason() == CloseReason::truncated);
+    }
+    SUBCASE("a fixed body that ended with its last byte still reports them dropped") {
         Exchange x(http11_get, ResponseHead(200).header("Content-Length", "2"));
         CHECK(x.body->send("hi") == SendStatus::written);
         CHECK(x.body->close(trailers) == rill::CloseStatus::trailers_dropped);
+        CHECK(x.body->close() == rill::CloseStatus::already_closed);
         CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+    }
+    SUBCASE("a response without a body cannot carry them: dropped, visibly") {
+        Exchange x(Request{"HEAD", 1, "", ""}, ResponseHead(200).header("Trailer", "X-Count"));
+        CHECK(x.body->close(rill::Fields{{"X-Count", "2"}}) == rill::CloseStatus::trailers_dropped);
+        CHECK(x.wire.str().find("X-Count: 2") == std::string::npos);
         CHECK(x.body->close_reason() == CloseReason::completed);
     }
     SUBCASE("HTTP/1.0 cannot carry them: dropped, visibly") {
@@ -264,6 +316,9 @@ TEST_CASE("a bad head is refused with a clear status and writes nothing") {
         {ResponseHead(200).header("Content-Length", "99999999999999999999"), http11_get,
          HeadStatus::invalid_content_length},
         {ResponseHead(204).header("Content-Length", "0"), http11_get, HeadStatus::content_length_forbidden},
+        {ResponseHead(205).header("Content-Length", "3"), http11_get, HeadStatus::content_length_forbidden},
+        {ResponseHead(200).header("Content-Length", "3"), Request{"CONNECT", 1, "", ""},
+         HeadStatus::content_length_forbidden},
     };
     for (const Case& c : cases) {
         Exchange x(c.req, c.head);

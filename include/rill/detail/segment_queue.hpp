@@ -118,6 +118,14 @@ public:
         if (empty()) reset();
     }
 
+    /// Moves every segment of `other` behind this queue's, leaving `other` empty.
+    void append(SegmentQueue& other) {
+        if (other.empty()) return;
+        for (std::size_t i = other.head_; i < other.segs_.size(); ++i) segs_.push_back(std::move(other.segs_[i]));
+        bytes_ += other.bytes_;
+        other.clear();
+    }
+
     void clear() noexcept {
         segs_.clear();
         head_ = 0;
