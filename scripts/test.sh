@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Build and test rill in several compiler/standard configurations.
+# Build and test rill in several compiler/standard/sanitizer configurations.
 #
 #   bash scripts/test.sh
 #
-# Each configuration is "name:compiler:standard" and is built in build/<name>.
-# Override the list with RILL_TEST_CONFIGS, e.g.
+# Each configuration is "name:compiler:standard[:sanitizers]" and is built in
+# build/<name>. The default list builds g++ and clang++ as C++17 and C++20, and
+# g++ with ASan+UBSan and with TSan (g++'s sanitizer runtimes come with it on
+# Debian). Override the list with RILL_TEST_CONFIGS, e.g.
 #   RILL_TEST_CONFIGS="gcc-cxx20:g++:20" bash scripts/test.sh
 # Other knobs: RILL_BUILD_TYPE (default RelWithDebInfo), RILL_CMAKE_ARGS
-# (extra arguments for the configure step, e.g. -DRILL_SANITIZE=address,undefined).
+# (extra arguments for every configure step).
 #
 # The last line of output is "N passed, M failed" over all configurations;
 # the exit status is non-zero if anything failed. A configuration that does
@@ -16,7 +18,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-configs="${RILL_TEST_CONFIGS:-gcc-cxx17:g++:17 clang-cxx20:clang++:20}"
+configs="${RILL_TEST_CONFIGS:-gcc-cxx17:g++:17 clang-cxx20:clang++:20 gcc-cxx20:g++:20 clang-cxx17:clang++:17 gcc-asan-ubsan:g++:17:address,undefined gcc-tsan:g++:20:thread}"
 build_type="${RILL_BUILD_TYPE:-RelWithDebInfo}"
 read -r -a extra_args <<< "${RILL_CMAKE_ARGS:-}"
 jobs="$(nproc 2>/dev/null || echo 2)"
@@ -52,14 +54,20 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 for config in $configs; do
-    IFS=: read -r name compiler standard <<< "$config"
+    IFS=: read -r name compiler standard sanitize <<< "$config"
     build_dir="build/$name"
-    echo "=== $name: $compiler, C++$standard, $build_type, $build_dir ==="
+    config_args=()
+    if [[ -n "${sanitize:-}" ]]; then
+        # Benchmarks print figures; under a sanitizer those mean nothing.
+        config_args=(-DRILL_SANITIZE="$sanitize" -DRILL_BUILD_BENCHMARKS=OFF)
+    fi
+    echo "=== $name: $compiler, C++$standard, $build_type${sanitize:+, sanitize=$sanitize}, $build_dir ==="
 
     if ! cmake -S . -B "$build_dir" \
             -DCMAKE_BUILD_TYPE="$build_type" \
             -DCMAKE_CXX_COMPILER="$compiler" \
             -DCMAKE_CXX_STANDARD="$standard" \
+            "${config_args[@]}" \
             "${extra_args[@]}" \
         || ! cmake --build "$build_dir" -j "$jobs"; then
         echo "=== $name: configure/build FAILED ==="
