@@ -27,6 +27,9 @@
 
 namespace {
 
+using rill::test::chunk_of;
+using rill::test::random_bytes;
+
 using Clock = std::chrono::steady_clock;
 
 class SocketPairFds {
@@ -50,23 +53,6 @@ public:
 private:
     int fds_[2] = {-1, -1};
 };
-
-std::string random_bytes(std::mt19937& rng, std::size_t n) {
-    std::uniform_int_distribution<int> byte(0, 255);
-    std::string s(n, '\0');
-    for (char& c : s) c = static_cast<char>(byte(rng));
-    return s;
-}
-
-// Framed independently of rill, so a framing bug cannot cancel out.
-std::string chunk_of(std::string_view part) {
-    char size_line[32];
-    const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", part.size());
-    REQUIRE(n > 0);
-    std::string out(size_line, static_cast<std::size_t>(n));
-    out.append(part).append("\r\n");
-    return out;
-}
 
 const char* const chunked_head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 

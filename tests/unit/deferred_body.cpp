@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 #include <rill/rill.hpp>
 
-#include <cstdio>
 #include <functional>
 #include <stdexcept>
 #include <memory>
@@ -11,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "test_chunked_decoder.hpp"
 #include "test_sinks.hpp"
 
 using rill::CloseReason;
@@ -246,11 +246,7 @@ TEST_CASE("a sink that takes one byte per call still yields the exact byte strea
         std::string part(static_cast<std::size_t>(size(rng)), '\0');
         for (char& c : part) c = static_cast<char>(byte(rng));
         expected_body += part;
-        if (!part.empty()) {
-            char hex[32];
-            std::snprintf(hex, sizeof hex, "%zx\r\n", part.size());
-            expected_wire += hex + part + "\r\n";
-        }
+        if (!part.empty()) expected_wire += rill::test::chunk_of(part);
         const SendStatus st = (i % 2 == 0) ? body->send(std::string_view(part)) : body->send(std::move(part));
         CHECK((st == SendStatus::written || st == SendStatus::queued));
         if (i == 50 && !handed_over) {

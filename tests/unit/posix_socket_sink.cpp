@@ -41,6 +41,9 @@
 
 namespace {
 
+using rill::test::chunk_of;
+using rill::test::random_bytes;
+
 using Clock = std::chrono::steady_clock;
 using SocketBody = rill::DeferredBody<rill::PosixSocketSink>;
 
@@ -165,13 +168,6 @@ void require_sigpipe_is_fatal() {
     REQUIRE(sigismember(&blocked, SIGPIPE) == 0);
 }
 
-std::string random_bytes(std::mt19937& rng, std::size_t n) {
-    std::uniform_int_distribution<int> byte(0, 255);
-    std::string s(n, '\0');
-    for (char& c : s) c = static_cast<char>(byte(rng));
-    return s;
-}
-
 std::vector<std::string> random_parts(std::uint32_t seed, std::size_t count, std::size_t min_size,
                                       std::size_t max_size) {
     std::mt19937 rng(seed);
@@ -180,16 +176,6 @@ std::vector<std::string> random_parts(std::uint32_t seed, std::size_t count, std
     parts.reserve(count);
     for (std::size_t i = 0; i < count; ++i) parts.push_back(random_bytes(rng, size(rng)));
     return parts;
-}
-
-// Framed independently of rill, so a framing bug cannot cancel out.
-std::string chunk_of(std::string_view part) {
-    char size_line[32];
-    const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", part.size());
-    REQUIRE(n > 0);
-    std::string out(size_line, static_cast<std::size_t>(n));
-    out.append(part).append("\r\n");
-    return out;
 }
 
 std::string chunked_wire(const std::vector<std::string>& parts) {

@@ -12,7 +12,9 @@
 //   bool ok = rill::test::decode_chunked(wire_after_head, body, trailers, error);
 
 #include <cstddef>
+#include <cstdio>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -201,6 +203,23 @@ inline bool decode_chunked(std::string_view wire, std::string& body,
         return false;
     }
     return true;
+}
+
+/// `n` bytes from `rng`, every value 0-255 possible.
+inline std::string random_bytes(std::mt19937& rng, std::size_t n) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::string s(n, '\0');
+    for (char& c : s) c = static_cast<char>(byte(rng));
+    return s;
+}
+
+/// One chunk framed independently of rill, so a framing bug cannot cancel out.
+inline std::string chunk_of(std::string_view part) {
+    char size_line[32];
+    const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", part.size());
+    std::string out(size_line, static_cast<std::size_t>(n));
+    out.append(part).append("\r\n");
+    return out;
 }
 
 }  // namespace test
