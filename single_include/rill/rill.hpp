@@ -831,7 +831,7 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -1053,6 +1053,9 @@ public:
     }
     DeferredBody(const DeferredBody&) = delete;
     DeferredBody& operator=(const DeferredBody&) = delete;
+    ~DeferredBody() {
+        if (has_sink_) held_sink()->~Sink();
+    }
 
     /// Validates the head against the request, chooses the framing and queues the head
     /// (sent at once if the sink is there). Anything but HeadStatus::ok wrote nothing.
@@ -1084,7 +1087,8 @@ public:
             sink.finish(reason_);
             return;
         }
-        sink_.emplace(std::move(sink));
+        ::new (static_cast<void*>(sink_storage_)) Sink(std::move(sink));
+        has_sink_ = true;
         if (state_ == BodyState::waiting) state_ = BodyState::open;
         pump();
     }
@@ -1156,7 +1160,7 @@ public:
     }
     const BodyOptions& options() const noexcept { return opts_; }
     /// The held sink, or nullptr before each() and after the body ended.
-    Sink* sink() noexcept { return sink_ ? &*sink_ : nullptr; }
+    Sink* sink() noexcept { return has_sink_ ? held_sink() : nullptr; }
 
 private:
     enum class Drive : std::uint8_t { done, more, blocked, failed };
@@ -1248,7 +1252,7 @@ private:
             return queue_status(SendStatus::queued);
         }
         std::size_t done = 0;
-        if (sink_ && cork_ == 0 && !pumping_ && queue_.empty()) {
+        if (has_sink_ && cork_ == 0 && !pumping_ && queue_.empty()) {
             ConstBuffer bufs[3];
             std::size_t n = 0;
             for (std::string_view piece : {f.prefix, f.data, f.suffix})
@@ -1281,7 +1285,7 @@ private:
         WriteResult r;
         {
             FlagScope writing(in_write_);
-            r = sink_->write(bufs, n);
+            r = held_sink()->write(bufs, n);
         }
         if (state_ == BodyState::closed) {  // the body was ended from inside write()
             release_sink(reason_);
@@ -1330,7 +1334,7 @@ private:
 
     // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
     void pump() {
-        if (!sink_ || cork_ != 0 || pumping_ || in_write_) return;
+        if (!has_sink_ || cork_ != 0 || pumping_ || in_write_) return;
         {
             FlagScope pumping(pumping_);
             while (!queue_.empty()) {
@@ -1377,11 +1381,14 @@ private:
         if (on_close) on_close(reason);
     }
 
+    Sink* held_sink() noexcept { return std::launder(reinterpret_cast<Sink*>(sink_storage_)); }
+
     // Tells the sink how the body ended and lets it go.
     void release_sink(CloseReason reason) {
-        if (!sink_) return;
-        Sink sink = std::move(*sink_);
-        sink_.reset();
+        if (!has_sink_) return;
+        Sink sink = std::move(*held_sink());
+        held_sink()->~Sink();
+        has_sink_ = false;
         sink.finish(reason);
     }
 
@@ -1395,7 +1402,11 @@ private:
     };
 
     BodyOptions opts_;
-    std::optional<Sink> sink_;
+    // The sink lives here from each() until the body ends. Not a std::optional: GCC 12
+    // reports a false -Wmaybe-uninitialized on optional's reset paths at -O2, which would
+    // break users' -Werror builds.
+    alignas(Sink) unsigned char sink_storage_[sizeof(Sink)];
+    bool has_sink_ = false;
     detail::SegmentQueue queue_;
     detail::SegmentQueue reentrant_;  // parts sent from inside Sink::write, appended once it returns
     FramingPlan plan_;

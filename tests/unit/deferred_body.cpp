@@ -498,3 +498,47 @@ TEST_CASE("with a declared length the body completes when the last byte is sent"
     CHECK(body->keep_alive());
     CHECK(log.reasons.size() == 1);
 }
+
+namespace {
+// Counts live instances, so a sink destroyed twice or never shows up.
+struct CountedSink {
+    static inline int live = 0;
+    bool moved_from = false;
+    CountedSink() { ++live; }
+    CountedSink(CountedSink&& other) noexcept { ++live; other.moved_from = true; }
+    CountedSink(const CountedSink&) = delete;
+    CountedSink& operator=(const CountedSink&) = delete;
+    ~CountedSink() { --live; }
+    rill::WriteResult write(const rill::ConstBuffer* b, std::size_t n) {
+        REQUIRE_FALSE(moved_from);
+        return rill::WriteResult::ok(rill::buffer_size(b, n));
+    }
+    void finish(CloseReason) { REQUIRE_FALSE(moved_from); }
+};
+}  // namespace
+
+TEST_CASE("the held sink is destroyed exactly once, on every path") {
+    CountedSink::live = 0;
+    SUBCASE("the body ends") {
+        rill::DeferredBody<CountedSink> body;
+        body.each(CountedSink{});
+        CHECK(CountedSink::live == 1);
+        body.close();
+        CHECK(CountedSink::live == 0);
+    }
+    SUBCASE("the body is destroyed while it still holds the sink") {
+        {
+            rill::DeferredBody<CountedSink> body;
+            body.each(CountedSink{});
+            CHECK(body.send("x") == SendStatus::written);
+            CHECK(CountedSink::live == 1);
+        }
+        CHECK(CountedSink::live == 0);
+    }
+    SUBCASE("each() on an ended body does not keep the sink") {
+        rill::DeferredBody<CountedSink> body;
+        body.abort();
+        body.each(CountedSink{});
+        CHECK(CountedSink::live == 0);
+    }
+}
