@@ -243,7 +243,8 @@ private:
         } else if (has_trailers) {
             status = CloseStatus::trailers_dropped;
         }
-        if (state_ == BodyState::closing) pump();  // finishes at once when nothing is left to write
+        // Finishes at once when nothing is left to write; a busy sink finishes on a later flush().
+        if (state_ == BodyState::closing && bytes_queued() == 0) pump();
         return status;
     }
 
@@ -274,8 +275,9 @@ private:
             if (d == Drive::done && reentrant_.empty()) return SendStatus::written;
         }
         if (done < f.size()) push(queue_, f, owned, done);
-        if (!reentrant_.empty() || state_ == BodyState::closing) {
-            // What the sink sent meanwhile may fit now, and a closing body may be done.
+        if (!reentrant_.empty() || (state_ == BodyState::closing && queue_.empty())) {
+            // What the sink sent meanwhile may fit now, and a closing body may be done. A queue
+            // left behind means the sink is busy: the server's next flush() carries on.
             queue_.append(reentrant_);
             pump();
             if (state_ == BodyState::closed)

@@ -542,3 +542,21 @@ TEST_CASE("the held sink is destroyed exactly once, on every path") {
         CHECK(CountedSink::live == 0);
     }
 }
+
+TEST_CASE("close() on a busy sink queues the end and waits for flush(), without a write attempt") {
+    ScriptedSink sink;
+    auto body = rill::make_deferred_body<ScriptedSink>();
+    body->each(sink);
+    REQUIRE(body->respond(rill::Request{}, rill::ResponseHead(200)) == rill::HeadStatus::ok);
+    sink.state().blocked = true;
+    CHECK(body->send("part") == SendStatus::queued);
+    const std::size_t attempts = sink.state().writes;
+    CHECK(body->close() == rill::CloseStatus::ok);
+    CHECK(sink.state().writes == attempts);  // the sink said it was full: no point asking again
+    CHECK(body->state() == rill::BodyState::closing);
+    sink.state().blocked = false;
+    body->flush();
+    CHECK(sink.state().writes == attempts + 1);  // the part and the last chunk in one write
+    CHECK(body->state() == rill::BodyState::closed);
+    CHECK(sink.state().bytes.substr(sink.state().bytes.size() - 14) == "4\r\npart\r\n0\r\n\r\n");
+}
