@@ -272,12 +272,13 @@ private:
                 if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
             const Drive d = drive(bufs, n, done);
             if (d == Drive::failed) return SendStatus::closed;
-            if (d == Drive::done && reentrant_.empty()) return SendStatus::written;
+            if (d == Drive::done && reentrant_.empty() && state_ != BodyState::closing)
+                return SendStatus::written;
         }
         if (done < f.size()) push(queue_, f, owned, done);
         if (!reentrant_.empty() || (state_ == BodyState::closing && queue_.empty())) {
-            // What the sink sent meanwhile may fit now, and a closing body may be done. A queue
-            // left behind means the sink is busy: the server's next flush() carries on.
+            // What the sink sent from inside write() follows now, and a body closed from
+            // there may be done. A queue left behind means the sink is busy: flush() goes on.
             queue_.append(reentrant_);
             pump();
             if (state_ == BodyState::closed)

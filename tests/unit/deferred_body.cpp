@@ -453,6 +453,18 @@ TEST_CASE("a sink may call back into the body from inside write()") {
         CHECK(log.reasons == std::vector<CloseReason>{CloseReason::shutdown});
         CHECK(body->send("late") == SendStatus::closed);
     }
+    SUBCASE("a close from inside a direct write of a raw body finishes it") {
+        writable = true;
+        body->flush();
+        out.clear();
+        calls = 0;
+        on_first_write = [&] { CHECK(body->close() == rill::CloseStatus::ok); };
+        CHECK(body->send("z") == SendStatus::written);
+        CHECK(out == "z");
+        CHECK(body->state() == rill::BodyState::closed);
+        CHECK(log.reasons == std::vector<CloseReason>{CloseReason::completed});
+        CHECK(finishes == 1);
+    }
     SUBCASE("a flush from inside write is ignored, not nested") {
         on_first_write = [&] { body->flush(); };
         writable = true;
