@@ -159,8 +159,9 @@ public:
     BodyState state() const noexcept { return state_; }
     /// Why the body ended; meaningful once state() is closed.
     CloseReason close_reason() const noexcept { return reason_; }
-    /// Bytes (head and framing included) waiting for the sink.
-    std::size_t bytes_queued() const noexcept { return queue_.bytes() + reentrant_.bytes(); }
+    /// Bytes (head and framing included) waiting for the sink. Seen from inside Sink::write,
+    /// this includes what is left of a part being written straight to the sink.
+    std::size_t bytes_queued() const noexcept { return queue_.bytes() + reentrant_.bytes() + in_flight_; }
     /// Bytes (head and framing included) the sink has taken.
     std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
     /// Body bytes the application has sent and rill accepted.
@@ -192,6 +193,14 @@ private:
     };
 
     SendStatus send_part(std::string_view data, std::string* owned) {
+        CallScope scope(*this);
+        const SendStatus status = send_framed(data, owned);
+        // Only an answer that tells the producer to wait promises it an on_drain.
+        if (status == SendStatus::backpressure || status == SendStatus::would_block) drain_pending_ = true;
+        return status;
+    }
+
+    SendStatus send_framed(std::string_view data, std::string* owned) {
         if (state_ == BodyState::closing || state_ == BodyState::closed) {
             const bool length_reached = plan_.framing == Framing::fixed && remaining_ == 0 && !data.empty();
             return length_reached ? SendStatus::length_exceeded : SendStatus::closed;
@@ -200,13 +209,10 @@ private:
         if (plan_.framing == Framing::none) return SendStatus::written;  // HEAD, 204, 304: discarded
         if (plan_.framing == Framing::fixed && data.size() > remaining_) return SendStatus::length_exceeded;
         if (opts_.overflow == OverflowPolicy::reject && bytes_queued() != 0 &&
-            bytes_queued() >= opts_.high_water) {
-            drain_pending_ = true;
+            bytes_queued() >= opts_.high_water)
             return SendStatus::would_block;
-        }
         if (plan_.framing == Framing::fixed) remaining_ -= data.size();
         body_bytes_ += data.size();
-        CallScope scope(*this);
         if (plan_.framing == Framing::chunked) {
             char header[detail::chunk_header_max];
             const std::size_t len = detail::format_chunk_header(header, data.size());
@@ -248,11 +254,8 @@ private:
         return status;
     }
 
-    SendStatus queue_status(SendStatus idle) noexcept {
-        if (bytes_queued() > opts_.high_water) {
-            drain_pending_ = true;
-            return SendStatus::backpressure;
-        }
+    SendStatus queue_status(SendStatus idle) const noexcept {
+        if (bytes_queued() > opts_.high_water) return SendStatus::backpressure;
         return bytes_queued() == 0 ? idle : SendStatus::queued;
     }
 
@@ -270,15 +273,21 @@ private:
             std::size_t n = 0;
             for (std::string_view piece : {f.prefix, f.data, f.suffix})
                 if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
+            in_flight_ = f.size();
+            struct Landed {  // even when the sink throws
+                std::size_t& bytes;
+                ~Landed() { bytes = 0; }
+            } landed{in_flight_};
             const Drive d = drive(bufs, n, done);
             if (d == Drive::failed) return SendStatus::closed;
-            if (d == Drive::done && reentrant_.empty() && state_ != BodyState::closing)
+            if (d == Drive::done && reentrant_.empty() && state_ != BodyState::closing && !drain_pending_)
                 return SendStatus::written;
         }
         if (done < f.size()) push(queue_, f, owned, done);
-        if (!reentrant_.empty() || (state_ == BodyState::closing && queue_.empty())) {
-            // What the sink sent from inside write() follows now, and a body closed from
-            // there may be done. A queue left behind means the sink is busy: flush() goes on.
+        if (!reentrant_.empty() || (queue_.empty() && (state_ == BodyState::closing || drain_pending_))) {
+            // What the sink sent from inside write() follows now; a body closed from there may
+            // be done; a drain promised from there is due. A queue left behind means the sink
+            // is busy: the next flush() goes on.
             queue_.append(reentrant_);
             pump();
             if (state_ == BodyState::closed)
@@ -303,6 +312,7 @@ private:
             r = held_sink()->write(bufs, n);
         }
         if (state_ == BodyState::closed) {  // the body was ended from inside write()
+            if (r.bytes <= offered) bytes_sent_ += r.bytes;
             release_sink(reason_);
             return Drive::failed;
         }
@@ -338,6 +348,7 @@ private:
             const Drive d = write_once(bufs + i, n - i, taken);
             if (d == Drive::failed) return d;
             written += taken;
+            in_flight_ -= taken;
             while (i < n && taken >= bufs[i].size) taken -= bufs[i++].size;
             if (taken != 0) {
                 bufs[i].data += taken;
@@ -387,6 +398,7 @@ private:
         reason_ = reason;
         queue_.clear();
         reentrant_.clear();
+        in_flight_ = 0;
         drain_pending_ = false;
         // Callbacks often capture a shared_ptr to this body: dropping them breaks the cycle.
         std::function<void(CloseReason)> on_close = std::move(on_close_);
@@ -440,6 +452,7 @@ private:
     bool each_called_ = false;
     bool pumping_ = false;
     bool in_write_ = false;
+    std::size_t in_flight_ = 0;  // what is left of a part offered straight to the sink
     bool drain_pending_ = false;
 };
 

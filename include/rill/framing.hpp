@@ -172,8 +172,9 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
     if (has_length && (switching || status == 204 || (status == 205 && length != 0)))
         return fail(HeadStatus::content_length_forbidden);
     // 205 has no content, and a response that does not say so is read until the connection closes.
-    const bool add_zero_length = status == 205 && !has_length;
-    if (status == 205) has_length = true;
+    const bool reset_content = status == 205 && !switching;
+    const bool add_zero_length = reset_content && !has_length;
+    if (reset_content) has_length = true;
 
     const bool http11 = req.version_minor >= 1;
     const bool request_close = detail::list_has_token(req.connection, "close");

@@ -572,3 +572,29 @@ TEST_CASE("close() on a busy sink queues the end and waits for flush(), without 
     CHECK(body->state() == rill::BodyState::closed);
     CHECK(sink.state().bytes.substr(sink.state().bytes.size() - 14) == "4\r\npart\r\n0\r\n\r\n");
 }
+
+TEST_CASE("a drain promised from inside write() comes even when nothing is left queued") {
+    // Under the reject policy a part sent while another is still being written is refused;
+    // the producer then waits for on_drain, which must come without another flush(): an
+    // edge-triggered loop sees no EPOLLOUT when the socket never filled.
+    rill::BodyOptions options;
+    options.high_water = 1;
+    options.overflow = rill::OverflowPolicy::reject;
+    auto body = rill::make_deferred_body<CallbackSink>(options);
+    std::string out;
+    bool reenter = true;
+    WriteFn write = [&](const rill::ConstBuffer* b, std::size_t) {
+        out.push_back(b[0].data[0]);
+        if (reenter) {
+            reenter = false;
+            CHECK(body->send(std::string(100, 'r')) == SendStatus::would_block);
+        }
+        return rill::WriteResult::ok(1);  // one byte per call
+    };
+    body->each(CallbackSink(write, [](CloseReason) {}));
+    int drains = 0;
+    body->on_drain([&drains] { ++drains; });
+    CHECK(body->send("zz") == SendStatus::written);
+    CHECK(out == "zz");
+    CHECK(drains == 1);
+}
