@@ -46,6 +46,16 @@ function fnv1a(text) {
 
 // One request; resolves with { res, body, error, aborted, reused } once the response
 // ended, failed or the socket closed. Never rejects: the cases judge the outcome.
+// One keep-alive socket for the whole case, so reuse (or its absence) is observable.
+async function withKeepAliveAgent(fn) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    return await fn(agent);
+  } finally {
+    agent.destroy();
+  }
+}
+
 function request(path, { method = 'GET', headers = {}, agent = false } = {}) {
   return new Promise((resolve) => {
     const out = { res: null, body: '', error: null, aborted: false, reused: null };
@@ -118,8 +128,7 @@ const CASES = [
     await logHas('n2', 'close=ok', 'reason=completed');
   }],
   ['node_keepalive_reuse_after_chunked', async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
+    await withKeepAliveAgent(async (agent) => {
       const a = await request('/?parts=ab,cd,ef&delay-ms=15&trailers=1&tag=n3', { agent });
       ok(a);
       assert.strictEqual(a.body, 'abcdef');
@@ -132,14 +141,11 @@ const CASES = [
       ok(c);
       assert.strictEqual(c.reused, true, 'third request did not reuse the socket');
       assert.strictEqual(c.body, 'ij');
-    } finally {
-      agent.destroy();
-    }
+    });
     await logHas('n3', 'keep_alive=1');
   }],
   ['node_fixed_length', async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
+    await withKeepAliveAgent(async (agent) => {
       const r = await request('/?cl=7&parts=3,4&delay-ms=3&tag=n4', { agent });
       ok(r);
       assert.strictEqual(r.res.headers['content-length'], '7');
@@ -150,9 +156,7 @@ const CASES = [
       ok(n);
       assert.strictEqual(n.reused, true, 'socket not reused after a fixed-length body');
       assert.strictEqual(n.body, 'xy');
-    } finally {
-      agent.destroy();
-    }
+    });
     await logHas('n4', 'framing=fixed', 'keep_alive=1');
   }],
   ['node_no_agent_sends_close', async () => {
@@ -172,8 +176,7 @@ const CASES = [
     assert.strictEqual(f.body, 'abcd');
   }],
   ['node_head', async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
+    await withKeepAliveAgent(async (agent) => {
       const h = await request('/?cl=7&parts=3,4&tag=n5', { method: 'HEAD', agent });
       ok(h);
       assert.strictEqual(h.res.headers['content-length'], '7');
@@ -193,15 +196,12 @@ const CASES = [
       ok(v);
       assert.strictEqual(v.reused, true, 'socket not reused after HEAD of unknown length');
       assert.strictEqual(v.body, 'after');
-    } finally {
-      agent.destroy();
-    }
+    });
     await logHas('n5', 'framing=none', 'keep_alive=1');
     await logHas('n5u', 'framing=none', 'keep_alive=1');
   }],
   ...[204, 304].map((status) => [`node_${status}`, async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
+    await withKeepAliveAgent(async (agent) => {
       const r = await request(`/?status=${status}&parts=abc&tag=n${status}`, { agent });
       ok(r);
       assert.strictEqual(r.res.statusCode, status);
@@ -212,14 +212,11 @@ const CASES = [
       ok(n);
       assert.strictEqual(n.reused, true);
       assert.strictEqual(n.body, 'next');
-    } finally {
-      agent.destroy();
-    }
+    });
     await logHas(`n${status}`, 'framing=none', 'sends=written,');
   }]),
   ['node_request_connection_close', async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
+    await withKeepAliveAgent(async (agent) => {
       const r = await request('/?parts=ab,cd&delay-ms=2&tag=n6', { agent, headers: { Connection: 'close' } });
       ok(r);
       assert.strictEqual(r.res.headers.connection, 'close');
@@ -227,14 +224,11 @@ const CASES = [
       const n = await request('/?parts=x', { agent });
       ok(n);
       assert.strictEqual(n.reused, false, 'a closed connection was reused');
-    } finally {
-      agent.destroy();
-    }
+    });
     await logHas('n6', 'keep_alive=0');
   }],
   ['node_app_connection_close', async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
+    await withKeepAliveAgent(async (agent) => {
       const r = await request('/?parts=ab&close=1&tag=n7', { agent });
       ok(r);
       assert.deepStrictEqual(r.res.rawHeaders.filter((h, i) => i % 2 === 0 && /^connection$/i.test(h)),
@@ -244,9 +238,7 @@ const CASES = [
       const n = await request('/?parts=x', { agent });
       ok(n);
       assert.strictEqual(n.reused, false, 'a closed connection was reused');
-    } finally {
-      agent.destroy();
-    }
+    });
     await logHas('n7', 'keep_alive=0');
   }],
   ['node_truncated_fixed', async () => {
@@ -266,8 +258,7 @@ const CASES = [
     await logHas('n9', 'reason=aborted');
   }],
   ['node_over_length', async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
+    await withKeepAliveAgent(async (agent) => {
       const r = await request('/?cl=5&parts=abc,defgh,de&over=1&tag=n10', { agent });
       ok(r);
       assert.strictEqual(r.body, 'abcde');
@@ -276,9 +267,7 @@ const CASES = [
       ok(n);
       assert.strictEqual(n.reused, true);
       assert.strictEqual(n.body, 'next');
-    } finally {
-      agent.destroy();
-    }
+    });
     await logHas('n10', 'length_exceeded', 'reason=completed');
   }],
   ['node_trailers_dropped_fixed', async () => {
