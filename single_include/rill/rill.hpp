@@ -974,12 +974,6 @@ public:
         bytes_ = 0;
     }
 
-    /// Gives back the memory a burst left behind, once the queue is empty.
-    void shrink() {
-        if (empty()) std::vector<Segment>().swap(segs_);
-        head_ = 0;
-    }
-
 private:
     void release_front() noexcept {
         std::string().swap(segs_[head_].data);

@@ -873,7 +873,7 @@ TEST_CASE("a part sent while the socket is idle goes out at once, before send() 
         SocketPair pair = make_unix_pair(0);
         set_nonblocking(pair.writer.get(), true);
         WriteCounts write_counts;
-    WriteCounts* counts = &write_counts;
+        WriteCounts* counts = &write_counts;
         auto body = rill::make_deferred_body<CountingSink>();
         REQUIRE(body->respond(rill::Request{}, rill::ResponseHead(200)) == rill::HeadStatus::ok);
         body->each(make_counting_sink(pair.writer.get(), counts));
