@@ -339,16 +339,26 @@ private:
         linger_read(c);
     }
 
+    // Drops what the client sends until its EOF, an error, or the linger timer. Only
+    // those end the linger: closing while bytes still arrive would reset the connection.
     void linger_read(Connection& c) {
-        char scratch[4096];
-        for (int i = 0; i < 16; ++i) {
+        char scratch[16 * 1024];
+        for (int rounds = 0; rounds < 64; ++rounds) {
             const ssize_t n = ::recv(c.fd, scratch, sizeof scratch, 0);
             if (n > 0) continue;
             if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-            break;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // the next event resumes
+            close_connection(c, rill::CloseReason::completed);
+            return;
         }
-        close_connection(c, rill::CloseReason::completed);
+        // A fast uploader: let other connections run, then go on. Edge-triggered, so
+        // the bytes already waiting would bring no new event.
+        const int fd = c.fd;
+        const std::uint64_t id = c.id;
+        loop_.post([this, fd, id] {
+            if (Connection* conn = find(fd, id); conn != nullptr && conn->phase == Phase::lingering)
+                linger_read(*conn);
+        });
     }
 
     void close_connection(Connection& c, rill::CloseReason why) {

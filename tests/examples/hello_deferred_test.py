@@ -352,6 +352,66 @@ def case_pipelining(args):
         check(srv.stop() == 0, "server exit code")
 
 
+def case_linger(args):
+    """After an error response the server drains the client for up to 2 s (docs/examples.md):
+    an upload that goes on after a 413 must neither be reset nor cut the drain short."""
+    srv = Server(args.server)
+    try:
+        time.sleep(0.1)
+        base = srv.fd_count()
+        s = connect(srv.port)
+        # Content-Length over the 1 MiB limit, and far more body bytes than one read round
+        # takes, already in flight when the 413 goes out.
+        s.sendall(b"POST /fixed HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"u" * 256 * 1024)
+        block = b"v" * 128 * 1024
+        sent = 256 * 1024
+        got = b""
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < 1.0:  # keeps uploading for a second, 50 ms apart
+                s.sendall(block)
+                sent += len(block)
+                s.setblocking(False)
+                try:
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got += chunk
+                except BlockingIOError:
+                    pass
+                finally:
+                    s.setblocking(True)
+                time.sleep(0.05)
+        except (ConnectionResetError, BrokenPipeError) as e:
+            raise Failure("server reset an uploading client %.3f s after its 413 (%d bytes sent): %r"
+                          % (time.monotonic() - t0, sent, e))
+        check(srv.fd_count() == base + 1, "server closed the connection before the client's EOF")
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(5)
+        got += read_until_close(s, limit=5)
+        expected = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain\r\nContent-Length: 23\r\n"
+                    b"Connection: close\r\n\r\nrequest body too large\n")
+        check(got == expected, "413 response damaged: %r" % got[:200])
+        check(wait_for(lambda: srv.fd_count() == base, 1.0), "server did not close after the client's EOF")
+        s.close()
+
+        # A client that never ends its upload is closed when the linger time (2 s) is up.
+        s = connect(srv.port)
+        t0 = time.monotonic()
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + b"w" * 100000)
+        check(Reader(s).response()[0] == "HTTP/1.1 413 Content Too Large", "no 413")
+        check(wait_for(lambda: srv.fd_count() == base + 1, 1.0), "connection gone before the linger time")
+        check(not wait_for(lambda: srv.fd_count() == base, 1.2), "linger ended before 1.2 s of 2 s")
+        check(wait_for(lambda: srv.fd_count() == base, 2.0), "linger not ended 3.2 s after the 413")
+        waited = time.monotonic() - t0
+        check(1.9 <= waited < 3.5, "linger lasted %.3f s, expected 2 s" % waited)
+        s.close()
+        check(srv.proc.poll() is None, "server died")
+    finally:
+        check(srv.stop() == 0, "server exit code")
+
+
 def wait_for(pred, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
