@@ -28,15 +28,33 @@ using rill_fuzz::ByteReader;
 
 struct Harness;
 
+// Heap state owned by a callback (the only reference is in its closure), read again
+// after the callback called into the body. If the body destroyed the callable while
+// it ran, that read is a heap-use-after-free, which ASan reports; a plain build
+// most likely sees the canary overwritten.
+class Owned {
+public:
+    Owned() : state_(std::make_shared<std::string>(canary)) {}
+    void touch() const {
+        RILL_FUZZ_CHECK(state_ != nullptr && *state_ == canary, "the callback's own state was destroyed under it");
+    }
+
+private:
+    static constexpr std::string_view canary = "state that only this callback owns, past any SSO";
+    std::shared_ptr<std::string> state_;
+};
+
 struct WriteFn {
     Harness* harness;
     bool spare;  // the sink of a second each(), which must never be used
+    Owned owned;  // touched after every write, re-entrant or not
     rill::WriteResult operator()(const rill::ConstBuffer* bufs, std::size_t count) const;
 };
 
 struct FinishFn {
     Harness* harness;
     bool spare;
+    Owned owned;
     void operator()(rill::CloseReason reason) const;
 };
 
@@ -79,6 +97,7 @@ rill::Fields trailer_set(std::size_t which) {
 
 enum class Hook : std::uint8_t { none, send, close, abort, drop };
 
+
 struct Harness {
     explicit Harness(ByteReader& reader) : in(reader) {}
 
@@ -114,6 +133,7 @@ struct Harness {
     std::vector<int> close_calls;  // per on_close registration
     std::size_t close_gen = 0;     // the registration in force when the body ended
     bool closed_seen = false;
+    bool dropped_open = false;
     rill::CloseReason closed_reason = rill::CloseReason::completed;
     Hook close_hook = Hook::none;
 
@@ -176,12 +196,12 @@ struct Harness {
         Body* b = live;
         if (!each_called) {
             each_called = true;
-            b->each(Sink(WriteFn{this, false}, FinishFn{this, false}));
+            b->each(Sink(WriteFn{this, false, {}}, FinishFn{this, false, {}}));
             return;
         }
         bool threw = false;
         try {
-            b->each(Sink(WriteFn{this, true}, FinishFn{this, true}));
+            b->each(Sink(WriteFn{this, true, {}}, FinishFn{this, true, {}}));
         } catch (const rill::UsageError&) {
             threw = true;
         }
@@ -281,6 +301,17 @@ struct Harness {
 
     Hook hook() { return static_cast<Hook>(in.below(5)); }
 
+    // The application (or the server, from inside write()) lets go of the body from
+    // inside a callback. An open body dropped this way may be destroyed without
+    // on_close once the running call returns: what reached the wire is then only a
+    // prefix of what was due.
+    void drop_body() {
+        if (live == nullptr) return;
+        if (live->state() != rill::BodyState::closed) dropped_open = true;
+        live = nullptr;
+        body.reset();
+    }
+
     void do_on_close() {
         Body* b = live;
         const std::size_t gen = close_calls.size();
@@ -290,19 +321,25 @@ struct Harness {
             close_gen = gen;
             close_hook = hook();
         }
-        b->on_close([this, gen](rill::CloseReason r) { on_closed(gen, r); });
+        b->on_close([this, gen, own = Owned()](rill::CloseReason r) {
+            on_closed(gen, r);
+            own.touch();
+        });
         if (already) RILL_FUZZ_CHECK(close_calls[gen] == 1, "on_close on an ended body did not fire at once");
     }
 
     void do_on_drain() {
         drain_hook = hook();
-        live->on_drain([this] { on_drained(); });
+        live->on_drain([this, own = Owned()] {
+            on_drained();
+            own.touch();
+        });
     }
 
     // Something a sink or a callback might do to the body it belongs to.
     void reenter() {
         if (live == nullptr || ++reentries > 48) return;
-        switch (in.below(9)) {
+        switch (in.below(10)) {
             case 0: case 1: do_send(in.below(40), 0); break;
             case 2: do_send(in.below(40), 1); break;
             case 3: do_send(0, 0); break;
@@ -314,6 +351,7 @@ struct Harness {
             }
             case 6: do_abort(static_cast<rill::CloseReason>(in.below(7))); break;
             case 7: live->flush(); break;  // ignored from inside write()
+            case 9: drop_body(); break;    // the body must outlive the write() it is in
             default:
                 live->cork();
                 live->uncork();
@@ -384,10 +422,12 @@ struct Harness {
             case Hook::close:
                 if (live != nullptr) do_close(nullptr);
                 break;
+            case Hook::abort:
+                if (live != nullptr) do_abort(static_cast<rill::CloseReason>(in.below(7)));
+                break;
             case Hook::drop:
                 // The callback drops the last reference: the body must survive until its call returns.
-                live = nullptr;
-                body.reset();
+                drop_body();
                 break;
             default: break;
         }
@@ -399,8 +439,13 @@ struct Harness {
         if (live == nullptr) return;
         const std::size_t q = live->bytes_queued();
         RILL_FUZZ_CHECK(q == 0 || q < live->options().low_water, "on_drain above the low-water mark");
-        if (drain_hook == Hook::send) do_send(in.below(40), 0);
-        else if (drain_hook == Hook::close) do_close(nullptr);
+        switch (drain_hook) {
+            case Hook::send: do_send(in.below(40), 0); break;
+            case Hook::close: do_close(nullptr); break;
+            case Hook::abort: do_abort(static_cast<rill::CloseReason>(in.below(7))); break;
+            case Hook::drop: drop_body(); break;
+            default: break;
+        }
     }
 
     // ---------------------------------------------------------------- invariants
@@ -460,6 +505,10 @@ struct Harness {
         if (live != nullptr) {
             RILL_FUZZ_CHECK(live->state() == rill::BodyState::closed, "the body did not end");
             closed_reason = live->close_reason();
+        } else if (dropped_open) {
+            // Dropped while open: it may still have ended within the call that was running,
+            // or been destroyed open (then without on_close). Either way, a prefix.
+            return;
         } else {
             RILL_FUZZ_CHECK(closed_seen, "a dropped body never ended");
         }
@@ -517,10 +566,16 @@ struct Harness {
         live = body.get();
         close_calls.push_back(0);
         close_hook = hook();
-        live->on_close([this](rill::CloseReason r) { on_closed(0, r); });
+        live->on_close([this, own = Owned()](rill::CloseReason r) {
+            on_closed(0, r);
+            own.touch();
+        });
         // Always watched, so that every drain the body reports can be checked.
         if ((config & 0x80u) != 0) do_on_drain();
-        else live->on_drain([this] { on_drained(); });
+        else live->on_drain([this, own = Owned()] {
+            on_drained();
+            own.touch();
+        });
 
         for (int ops = 0; ops < 200 && !in.empty() && live != nullptr; ++ops) {
             switch (in.below(16)) {
@@ -573,12 +628,15 @@ struct Harness {
 
 rill::WriteResult WriteFn::operator()(const rill::ConstBuffer* bufs, std::size_t count) const {
     RILL_FUZZ_CHECK(!spare, "the body wrote to the sink of a refused each()");
-    return harness->on_write(bufs, count);
+    const rill::WriteResult r = harness->on_write(bufs, count);
+    owned.touch();  // the sink must outlive its own write(), whatever happened inside
+    return r;
 }
 
 void FinishFn::operator()(rill::CloseReason reason) const {
     RILL_FUZZ_CHECK(!spare, "the body finished the sink of a refused each()");
     harness->on_finish(reason);
+    owned.touch();
 }
 
 }  // namespace
