@@ -274,6 +274,8 @@ void check(const rill::Request& req, const rill::ResponseHead& head) {
 
     const bool http11 = req.version_minor >= 1;
     const bool head_request = req.method == "HEAD";
+    bool app_length = false;  // the application gave a Content-Length (validated above, so one)
+    for (const rill::Field& f : head.fields()) app_length = app_length || same_name(f.name, "Content-Length");
     std::size_t lengths = 0, encodings = 0, persistence_lines = 0;
     std::string_view length_value;
     bool close_token = false, keep_alive_token = false;
@@ -313,8 +315,14 @@ void check(const rill::Request& req, const rill::ResponseHead& head) {
             RILL_FUZZ_CHECK(lengths == 0 && encodings == 0 && close_token, what);
             break;
         case rill::Framing::none: {
-            // A HEAD response announces what its GET would carry; 304 may repeat a length.
-            RILL_FUZZ_CHECK(encodings == 0 || (head_request && http11 && !m.switching), what);
+            // A HEAD response announces the framing its GET would carry (RFC 9110 9.3.2): chunked
+            // for HTTP/1.1 when the application gave no length. But RFC 9112 6.1: a server MUST NOT
+            // send Transfer-Encoding in a 204 or a 304, whatever the method (nor in a 1xx or a 2xx
+            // to CONNECT, RFC 9110 9.3.6).
+            const bool no_te_allowed = head.status() == 204 || head.status() == 304 || m.switching;
+            // A 205 announces its Content-Length: 0 (rill's own), so it announces no chunking.
+            const bool announces = head_request && http11 && !no_te_allowed && !app_length && head.status() != 205;
+            RILL_FUZZ_CHECK(encodings == (announces ? 1u : 0u), what);
             // RFC 9110 9.3.6 and 15.2.2: a tunnel or a switched protocol has no HTTP framing at all.
             RILL_FUZZ_CHECK(lengths == 0 || head_request || head.status() == 304, what);
             RILL_FUZZ_CHECK(!m.switching || (lengths == 0 && encodings == 0), what);
@@ -323,7 +331,11 @@ void check(const rill::Request& req, const rill::ResponseHead& head) {
         case rill::Framing::raw:
             RILL_FUZZ_CHECK(false, what);
     }
-    if (encodings == 1) RILL_FUZZ_CHECK(p.plan.framing == rill::Framing::chunked || head_request, what);
+    if (encodings == 1)
+        RILL_FUZZ_CHECK(p.plan.framing == rill::Framing::chunked ||
+                            (head_request && head.status() != 204 && head.status() != 304),
+                        what);
+    if (head.status() == 204 || head.status() == 304) RILL_FUZZ_CHECK(encodings == 0, what);
 
     // Persistence is said once and never contradicted.
     if (!p.plan.persistent && !m.switching) RILL_FUZZ_CHECK(close_token, what);
