@@ -216,10 +216,8 @@ public:
         if (route == Route::fixed) head.header("Content-Length", std::to_string(q.parts * q.size));
         if (route == Route::trailers) head.header("Trailer", "X-Checksum");
         if (body->respond(framing, head) != rill::HeadStatus::ok) return body->abort();
-        if (body->framing() == rill::Framing::none) {
-            body->close();  // HEAD: the head is the whole response
-            return;
-        }
+        // HEAD, or a Content-Length of 0: the head was the whole response and the body has ended.
+        if (body->ended()) return;
         std::make_shared<PartStream>(loop_, body, q, route == Route::trailers)->start();
     }
 
@@ -228,10 +226,7 @@ private:
         rill::ResponseHead head(200);
         head.header("Content-Type", "text/plain");
         if (body->respond(framing, head) != rill::HeadStatus::ok) return body->abort();
-        if (body->framing() == rill::Framing::none) {
-            body->close();
-            return;
-        }
+        if (body->ended()) return;  // HEAD: the head was the whole response
         (void)body->send("Hello, ");
         // The timer owns the body until it fires; on_close cancels it if the client
         // leaves first, so an abandoned stream frees its memory at once.

@@ -19,7 +19,7 @@ namespace rill {
 /// How body bytes are delimited.
 enum class Framing : std::uint8_t {
     raw,              ///< no HTTP/1 framing: bytes pass through (HTTP/2 stream, custom protocol)
-    none,             ///< the response has no body (HEAD, 1xx, 204, 304): sends are discarded
+    none,             ///< the response has no body (HEAD, 1xx, 204, 304, a CONNECT tunnel): it ends with the head
     chunked,          ///< Transfer-Encoding: chunked, with optional trailers
     fixed,            ///< Content-Length declared by the application, enforced
     close_delimited,  ///< the body ends when the connection closes (HTTP/1.0, length unknown)

@@ -607,7 +607,7 @@ namespace rill {
 /// How body bytes are delimited.
 enum class Framing : std::uint8_t {
     raw,              ///< no HTTP/1 framing: bytes pass through (HTTP/2 stream, custom protocol)
-    none,             ///< the response has no body (HEAD, 1xx, 204, 304): sends are discarded
+    none,             ///< the response has no body (HEAD, 1xx, 204, 304, a CONNECT tunnel): it ends with the head
     chunked,          ///< Transfer-Encoding: chunked, with optional trailers
     fixed,            ///< Content-Length declared by the application, enforced
     close_delimited,  ///< the body ends when the connection closes (HTTP/1.0, length unknown)
@@ -1054,6 +1054,8 @@ public:
 
     /// Validates the head against the request, chooses the framing and queues the head
     /// (sent at once if the sink is there). Anything but HeadStatus::ok wrote nothing.
+    /// A response that can carry no body (HEAD, 204, 304, 101, a 2xx to CONNECT, or a
+    /// Content-Length of 0) ends here: state() is no longer open, later sends answer closed.
     /// Without respond() the body is raw: bytes pass through unframed.
     [[nodiscard]] HeadStatus respond(const Request& request, const ResponseHead& head) {
         if (state_ == BodyState::closing || state_ == BodyState::closed) return HeadStatus::body_closed;
@@ -1066,7 +1068,10 @@ public:
         remaining_ = plan_.content_length;
         CallScope scope(*this);
         (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
-        if (plan_.framing == Framing::fixed && remaining_ == 0) (void)close_with(nullptr);
+        // Nothing may follow the head: the response is complete once it is out, so a
+        // keep-alive connection can go on without waiting for the application's close().
+        if (plan_.framing == Framing::none || (plan_.framing == Framing::fixed && remaining_ == 0))
+            (void)close_with(nullptr);
         return HeadStatus::ok;
     }
 
@@ -1079,6 +1084,7 @@ public:
         each_called_ = true;
         CallScope scope(*this);
         if (state_ == BodyState::closed) {
+            hold_self();
             sink.finish(reason_);
             return;
         }
@@ -1133,13 +1139,19 @@ public:
     }
 
     /// Called when the queue falls below the low-water mark (or empties) after a send()
-    /// answered backpressure or would_block.
+    /// answered backpressure or would_block. On a body that has ended it is dropped at once.
+    /// The callable stays alive for its whole call, even when it ends the body.
     template <class F>
     void on_drain(F&& callback) {
+        ++drain_generation_;
+        if (state_ == BodyState::closed) return;  // kept, it would hold its captures forever
         on_drain_ = std::forward<F>(callback);
     }
 
     BodyState state() const noexcept { return state_; }
+    /// True once the body takes no more parts (close(), abort(), a failed sink, or a response
+    /// that can have no body); its last bytes may still be going out (state() closing).
+    bool ended() const noexcept { return state_ == BodyState::closing || state_ == BodyState::closed; }
     /// Why the body ended; meaningful once state() is closed.
     CloseReason close_reason() const noexcept { return reason_; }
     /// Bytes (head and framing included) waiting for the sink. Seen from inside Sink::write,
@@ -1161,8 +1173,9 @@ public:
 private:
     enum class Drive : std::uint8_t { done, more, blocked, failed };
 
-    // A callback may drop the last shared_ptr to this body. The outermost public
-    // call keeps the body alive until it returns, paying only when a body ends.
+    // A callback or a sink may drop the last shared_ptr to this body. The outermost
+    // public call keeps the body alive until it returns, paying (one reference count)
+    // only when it calls out of rill.
     struct CallScope {
         explicit CallScope(DeferredBody& b) noexcept : body(b) { ++body.depth_; }
         ~CallScope() {
@@ -1189,7 +1202,6 @@ private:
             return length_reached ? SendStatus::length_exceeded : SendStatus::closed;
         }
         if (data.empty()) return queue_status(SendStatus::written);
-        if (plan_.framing == Framing::none) return SendStatus::written;  // HEAD, 204, 304: discarded
         if (plan_.framing == Framing::fixed && data.size() > remaining_) return SendStatus::length_exceeded;
         if (opts_.overflow == OverflowPolicy::reject && bytes_queued() != 0 &&
             bytes_queued() >= opts_.high_water)
@@ -1290,6 +1302,7 @@ private:
     Drive write_once(const ConstBuffer* bufs, std::size_t n, std::size_t& taken) {
         const std::size_t offered = buffer_size(bufs, n);
         WriteResult r;
+        hold_self();  // the sink may drop the last reference to this body
         {
             FlagScope writing(in_write_);
             r = held_sink()->write(bufs, n);
@@ -1362,11 +1375,27 @@ private:
             finish_body(end_reason_);
         } else if (drain_pending_ && (queue_.bytes() < opts_.low_water || queue_.empty())) {
             drain_pending_ = false;
-            if (on_drain_) {
-                hold_self();
-                on_drain_();
-            }
+            fire_drain();
         }
+    }
+
+    // The callable may end the body (which drops on_drain_), replace itself or throw: it
+    // runs from a local, so it lives until it returns, and goes back unless it was replaced
+    // or the body ended meanwhile.
+    void fire_drain() {
+        if (!on_drain_) return;
+        hold_self();
+        struct Running {
+            DeferredBody& body;
+            std::function<void()> callback;
+            unsigned generation;
+            ~Running() {
+                if (body.drain_generation_ == generation && body.state_ != BodyState::closed)
+                    body.on_drain_ = std::move(callback);
+            }
+        } running{*this, std::move(on_drain_), drain_generation_};
+        on_drain_ = nullptr;
+        running.callback();
     }
 
     // Before any callback: keeps the body alive until the outermost public call returns.
@@ -1425,6 +1454,7 @@ private:
     std::uint64_t body_bytes_ = 0;
     std::function<void(CloseReason)> on_close_;
     std::function<void()> on_drain_;
+    unsigned drain_generation_ = 0;  // bumped by on_drain(): tells a running callback it was replaced
     std::shared_ptr<DeferredBody> keep_self_;
     unsigned cork_ = 0;
     unsigned depth_ = 0;

@@ -125,10 +125,10 @@ TEST_CASE("HTTP/1.0 keep-alive needs the client's keep-alive and a self-delimite
 }
 
 TEST_CASE("responses without a body: HEAD, 204, 304, 101") {
-    SUBCASE("HEAD: sends are accepted and discarded") {
+    SUBCASE("HEAD: the body ended with the head; sends answer closed") {
         Exchange x(Request{"HEAD", 1, "", ""}, ResponseHead(200).header("Content-Length", "12"));
         CHECK(x.body->framing() == Framing::none);
-        CHECK(x.body->send("Hello, World") == SendStatus::written);
+        CHECK(x.body->send("Hello, World") == SendStatus::closed);
         x.body->close();
         CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
         CHECK(x.body->close_reason() == CloseReason::completed);
@@ -137,7 +137,7 @@ TEST_CASE("responses without a body: HEAD, 204, 304, 101") {
     SUBCASE("HEAD without a length: the head says what GET would, no body follows") {
         Exchange x(Request{"HEAD", 1, "", ""}, ResponseHead(200));
         CHECK(x.body->framing() == Framing::none);
-        CHECK(x.body->send("ignored") == SendStatus::written);
+        CHECK(x.body->send("ignored") == SendStatus::closed);
         x.body->close();
         CHECK(x.wire.str() == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
         CHECK(x.body->keep_alive());
@@ -150,14 +150,14 @@ TEST_CASE("responses without a body: HEAD, 204, 304, 101") {
     }
     SUBCASE("204") {
         Exchange x(http11_get, ResponseHead(204));
-        CHECK(x.body->send("ignored") == SendStatus::written);
+        CHECK(x.body->send("ignored") == SendStatus::closed);
         x.body->close();
         CHECK(x.wire.str() == "HTTP/1.1 204 No Content\r\n\r\n");
         CHECK(x.body->keep_alive());
     }
     SUBCASE("304 keeps a Content-Length it was given") {
         Exchange x(http11_get, ResponseHead(304).header("ETag", "\"v1\"").header("Content-Length", "99"));
-        CHECK(x.body->send("ignored") == SendStatus::written);
+        CHECK(x.body->send("ignored") == SendStatus::closed);
         x.body->close();
         CHECK(x.wire.str() == "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 99\r\n\r\n");
         CHECK(x.body->keep_alive());

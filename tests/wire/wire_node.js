@@ -213,7 +213,7 @@ const CASES = [
       assert.strictEqual(n.reused, true);
       assert.strictEqual(n.body, 'next');
     });
-    await logHas(`n${status}`, 'framing=none', 'sends=written,');
+    await logHas(`n${status}`, 'framing=none', 'sends= reason=completed');  // ended with the head
   }]),
   ['node_request_connection_close', async () => {
     await withKeepAliveAgent(async (agent) => {
