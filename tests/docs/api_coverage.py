@@ -111,6 +111,9 @@ class Collector:
             if re.search(r"=\s*delete\s*$", head):
                 return
             close = self.matching(head, paren)
+            before = re.sub(r"\bexplicit\b", "", head[:paren]).strip()
+            if re.match(r"\s*->", head[close + 1:]) and before == name:
+                return  # a deduction guide (no return type before the name), not a function
             params = [param_type(p) for p in split_top(head[paren + 1:close])]
             params = [p for p in params if p and p != "void"]
             self.add(scope, name, "function", params)
@@ -356,7 +359,7 @@ def main():
             listing.append(f"{header}: {kind} {qual}")
             if name not in idents:
                 missing.append(f"{header}: {kind} {qual}")
-    for header, m in macros:
+    for header, m in dict.fromkeys(macros):
         listing.append(f"{header}: macro {m}")
         if m not in idents:
             missing.append(f"{header}: macro {m}")
