@@ -23,8 +23,9 @@ import pathlib
 import re
 import sys
 
-FENCE_OPEN = re.compile(r"^```\s*(cpp|c\+\+|cxx)\s*$", re.I)
-FENCE_CLOSE = re.compile(r"^```\s*$")
+# Indented fences (inside a list item) count too: no block hides behind indentation.
+FENCE_OPEN = re.compile(r"^(\s*)```\s*(cpp|c\+\+|cxx)\s*$", re.I)
+FENCE_CLOSE = re.compile(r"^\s*```\s*$")
 DIRECTIVE = re.compile(r"^<!--\s*rill-snippet:\s*(.*?)\s*-->\s*$")
 ATTR = re.compile(r'([\w-]+)(?:=(?:"([^"]*)"|(\S+)))?')
 SNIPPET_MARK = "// @SNIPPET@"
@@ -72,9 +73,11 @@ def blocks_of(path):
     out = []
     i = 0
     while i < len(lines):
-        if not FENCE_OPEN.match(lines[i]):
+        fence = FENCE_OPEN.match(lines[i])
+        if not fence:
             i += 1
             continue
+        indent = len(fence.group(1))
         j = i - 1
         while j >= 0 and not lines[j].strip():
             j -= 1
@@ -83,7 +86,8 @@ def blocks_of(path):
         k = start
         while k < len(lines) and not FENCE_CLOSE.match(lines[k]):
             k += 1
-        code = "\n".join(lines[start:k]) + "\n"
+        code = "\n".join(line[indent:] if line[:indent].isspace() else line.lstrip()
+                         for line in lines[start:k]) + "\n"
         out.append(Block(relative(path), len(out) + 1, start + 1, code,
                          parse_directive(m.group(1)) if m else None))
         i = k + 1
