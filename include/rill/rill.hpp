@@ -18,4 +18,7 @@
 #include "rill/posix_socket_sink.hpp"
 #endif
 
+// After posix_socket_sink.hpp, which it uses for heartbeats where it exists.
+#include "rill/sse.hpp"
+
 #endif  // RILL_RILL_HPP
