@@ -18,6 +18,8 @@ loopback only, each one a client of one kind, chosen with a seeded generator:
               after the first of several pipelined responses
   slow_reader 4 KiB receive buffer, reads 1 byte a second for a few seconds (or nothing),
               then reads the rest (checked) or leaves; at most 4 at a time
+  late_reader asks for 2-8 MiB with a small receive buffer and starts reading up to 0.5 s
+              later (the last parts go out from on_drain); at most 8 at a time
   garbage     random bytes that cannot start a request line (400 and a close)
   oversized   heads over 8 KiB or over 64 fields (431), bodies over 1 MiB still uploading
               when the 413 comes (413 intact, no reset)
@@ -76,20 +78,26 @@ def fnv1a64(data, h=FNV_OFFSET):
 
 
 class PrefixHashes:
-    """FNV-1a of the first n pattern bytes for every n, grown on demand: a body checked
-    byte for byte against the pattern has exactly that hash."""
+    """FNV-1a of the first n pattern bytes for every n <= TRAILER_MAX, computed once at the
+    start (a few seconds): a body checked byte for byte against the pattern has exactly
+    that hash."""
 
     def __init__(self):
-        self.table = array.array("Q", [FNV_OFFSET])
+        self.table = None
+
+    def build(self):
+        t = array.array("Q", bytes(8 * (TRAILER_MAX + 1)))
+        h = t[0] = FNV_OFFSET
+        a, m = ALPHABET, len(ALPHABET)
+        for k in range(TRAILER_MAX):
+            h = ((h ^ a[k % m]) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+            t[k + 1] = h
+        self.table = t
 
     def of(self, n):
-        t = self.table
-        h = t[-1]
-        while len(t) <= n:
-            b = ALPHABET[(len(t) - 1) % len(ALPHABET)]
-            h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-            t.append(h)
-        return t[n]
+        if n > TRAILER_MAX:
+            raise RuntimeError("a /trailers body of %d bytes: the soak asks for at most %d" % (n, TRAILER_MAX))
+        return self.table[n]
 
 
 HASHES = PrefixHashes()
@@ -221,25 +229,22 @@ class Conn:
             if not self.buf and not await self.fill():
                 raise Cut("EOF with %d body bytes missing" % n)
             k = min(n, len(self.buf))
-            view = memoryview(self.buf)[:k]
-            try:
-                check.feed(view)
-            finally:
-                view.release()
-            del self.buf[:k]
+            if k == len(self.buf):
+                check.feed(self.buf)
+                self.buf = bytearray()
+            else:
+                # bytearray against bytes compares with memcmp; a memoryview would go byte by byte
+                check.feed(self.buf[:k])
+                del self.buf[:k]
             n -= k
             self.stats.bytes += k
 
     async def until_eof(self, check):
         while True:
             if self.buf:
-                view = memoryview(self.buf)
-                try:
-                    check.feed(view)
-                finally:
-                    view.release()
+                check.feed(self.buf)
                 self.stats.bytes += len(self.buf)
-                self.buf.clear()
+                self.buf = bytearray()
             if not await self.fill():
                 return
 
@@ -703,6 +708,24 @@ async def kind_slow_reader(run, rng, st):
         c.close()
 
 
+async def kind_late_reader(run, rng, st):
+    """Asks for a large body and starts reading only a little later, with a small receive
+    buffer: the stream meets backpressure and its last parts go out from on_drain."""
+    c = await Conn.open(run.addr, st, rcvbuf=rng.choice([4096, 16384, None]))
+    try:
+        route = rng.choice(["fixed", "fixed", "stream", "trailers"])
+        parts, size = rng.choice([(8, 1048576), (8, 262144), (4, 1048576), (64, 16384), (2, 1048576)]
+                                 if route != "trailers" else [(4, 262144), (1, 1048576), (64, 16384)])
+        e = route_expect(route, parts, size)
+        await c.send(e.raw)
+        st.requests += 1
+        await asyncio.sleep(rng.uniform(0.02, 0.5))
+        await read_response(c, e, st)
+        st.verified += 1
+    finally:
+        c.close()
+
+
 def garbage_bytes(rng):
     v = rng.random()
     if v < 0.15:
@@ -766,14 +789,19 @@ async def kind_oversized(run, rng, st):
         st.requests += 1
         block = b"u" * rng.choice([4096, 65536, 262144])
         sent = 0
-        deadline = time.monotonic() + rng.uniform(0.05, 0.6)
+        t0 = time.monotonic()
+        deadline = t0 + rng.uniform(0.05, 0.6)
         try:
             while time.monotonic() < deadline:
                 await c.send(block)
                 sent += len(block)
                 await asyncio.sleep(0.01)
         except (ConnectionResetError, BrokenPipeError) as exc:
-            raise Failure("reset while uploading after a 413 (%d bytes sent): %r" % (sent, exc))
+            if time.monotonic() - t0 < 1.9:  # later, the 2 s linger is over: a reset is allowed
+                raise Failure("reset %.3f s after the head while uploading after a 413 (%d bytes sent): %r"
+                              % (time.monotonic() - t0, sent, exc))
+            st.cut += 1
+            return
         c.s.shutdown(socket.SHUT_WR)
         await read_response(c, e, st)
         st.verified += 1
@@ -874,14 +902,14 @@ async def kind_smuggle(run, rng, st):
 
 
 async def kind_slowloris(run, rng, st):
+    t0 = time.monotonic()  # before the connect: the server's idle timer starts after it
     c = await Conn.open(run.addr, st)
     st.faults += 1
-    t0 = time.monotonic()
     idle = run.args.idle_timeout_ms / 1000.0
     try:
         if rng.random() < 0.3:  # a short head trickled in well within the idle timeout
             e = route_expect(rng.choice(["fixed", "stream", "trailers"]), 3, 5)
-            gap = (idle * 0.5) / len(e.raw)
+            gap = (idle * 0.3) / len(e.raw)
             for i in range(len(e.raw)):
                 await c.send(e.raw[i:i + 1])
                 await asyncio.sleep(gap)
@@ -907,7 +935,7 @@ async def kind_slowloris(run, rng, st):
         else:
             raise Failure("slowloris head never refused")
         waited = time.monotonic() - t0
-        if not idle - 0.05 <= waited <= idle + 3.0:
+        if not idle <= waited <= idle + 10.0:  # late: a loaded machine; early: a wrong timer
             raise Failure("slowloris dropped after %.2f s, idle timeout %.2f s" % (waited, idle))
     finally:
         c.close()
@@ -920,6 +948,7 @@ KINDS = {  # weight, concurrency cap (None: only the global one), timeout (s)
     "half_close": (7, None, 60),
     "reset": (9, None, 60),
     "slow_reader": (2, 4, 90),
+    "late_reader": (3, 8, 60),
     "garbage": (5, None, 30),
     "oversized": (4, None, 30),
     "smuggle": (8, None, 30),
@@ -941,6 +970,12 @@ def server_rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().split(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_alive(pid):
@@ -1007,7 +1042,7 @@ async def churn(run, seconds, first_index, connections, sample):
     once); returns the number started."""
     args = run.args
     mix = random.Random("mix:%d:%d" % (args.seed, first_index))
-    weights = [(w, k) for k, (w, _, _) in KINDS.items()]
+    weights = [(w, k) for k, (w, _, _) in KINDS.items() if not args.kinds or k in args.kinds]
     slots = {k: 0 for k in KINDS}
     tasks = set()
     t0 = time.monotonic()
@@ -1029,8 +1064,12 @@ async def churn(run, seconds, first_index, connections, sample):
             continue
         kind = pick(mix, weights)
         cap = KINDS[kind][1]
-        if cap is not None and slots[kind] >= cap:
-            kind = "normal"
+        if cap is not None and slots[kind] >= cap:  # its slots are full: draw among the others
+            open_kinds = [(w, k) for w, k in weights if KINDS[k][1] is None or slots[k] < KINDS[k][1]]
+            if not open_kinds:
+                await asyncio.sleep(0.01)
+                continue
+            kind = pick(mix, open_kinds)
         slots[kind] += 1
         t = asyncio.ensure_future(client(run, first_index + started, kind, slots))
         tasks.add(t)
@@ -1049,7 +1088,7 @@ async def main_async(args):
     pid = args.server_pid
     if fnv1a64(b"ABCDEFGHIJ") != 0x22E6C67846DC5F52:  # docs/examples.md's reference value
         raise SystemExit("FNV-1a self-check failed")
-    HASHES.of(TRAILER_MAX)
+    HASHES.build()
     peak = {"fds": 0, "rss": 0}
 
     last_print = [time.monotonic()]
@@ -1079,13 +1118,16 @@ async def main_async(args):
     warm_s = args.warmup_seconds if args.warmup_seconds is not None else max(5.0, args.seconds * 0.1)
     warm_n = int(total * warm_s / args.seconds)
     t_start = time.monotonic()
+    cpu_server0, cpu_client0 = cpu_seconds(pid), time.process_time()
     started = await churn(run, warm_s, 0, warm_n, sample)
     fds1, rss1 = await wait_quiet(run, pid, fds0, 15)
     print("after warm-up (%d connections, %.0f s): %d fds, VmRSS %d KiB" % (started, warm_s, fds1, rss1), flush=True)
 
-    main_s = args.seconds - (time.monotonic() - t_start)
-    started += await churn(run, max(1.0, main_s), started, total - warm_n, sample)
-    elapsed = time.monotonic() - t_start
+    # --seconds counts the churn only, not the pause to drain after the warm-up.
+    t_main = time.monotonic()
+    started += await churn(run, max(1.0, args.seconds - warm_s), started, total - warm_n, sample)
+    elapsed = warm_s + time.monotonic() - t_main
+    cpu_server, cpu_client = cpu_seconds(pid) - cpu_server0, time.process_time() - cpu_client0
     fds2, rss2 = await wait_quiet(run, pid, fds0, 15)
     alive = server_alive(pid)
     if alive:
@@ -1099,8 +1141,8 @@ async def main_async(args):
 
     # ------------------------------------------------------------------ report
     print()
-    print("soak: %d connections in %.1f s (seed %d, concurrency %d, target %d)"
-          % (started, elapsed, args.seed, args.concurrency, total))
+    print("soak: %d connections in %.1f s of churn, %.1f s in all (seed %d, concurrency %d, target %d)"
+          % (started, elapsed, time.monotonic() - t_begin, args.seed, args.concurrency, total))
     print("%-12s %11s %9s %9s %7s %7s %14s %9s %8s" % ("kind", "connections", "requests", "verified",
                                                       "faults", "cut", "bytes verified", "trailers", "failures"))
     tot = Stats()
@@ -1113,6 +1155,8 @@ async def main_async(args):
     print("%-12s %11d %9d %9d %7d %7d %14d %9d %8d" % ("total", tot.connections, tot.requests, tot.verified,
                                                       tot.faults, tot.cut, tot.bytes, tot.trailers, tot.failures))
     print()
+    print("CPU: server %.1f s, this client %.1f s; load average at the end %.2f"
+          % (cpu_server, cpu_client, os.getloadavg()[0]))
     print("server fds:  before %d, after warm-up %d, after %d (peak %d)" % (fds0, fds1, fds2, peak["fds"]))
     print("server RSS:  before %d KiB, after warm-up %d KiB, after %d KiB (%+.1f%%; peak %d KiB)"
           % (rss0, rss1, rss2, (rss2 - rss1) * 100.0 / rss1, peak["rss"]))
@@ -1128,7 +1172,7 @@ async def main_async(args):
     if fds2 != fds0 or fds3 != fds0 or fds0b != fds0:
         print("FAIL: descriptors not back to the baseline (%d, after %d, after the probe %d)" % (fds0, fds2, fds3))
         ok = False
-    if rss2 > rss1 * 1.10:
+    if rss2 > rss1 * 1.10 and not args.no_rss_check:
         print("FAIL: RSS grew by more than 10%% after the warm-up (%d -> %d KiB)" % (rss1, rss2))
         ok = False
     if args.require_connections and started < args.require_connections:
@@ -1148,8 +1192,12 @@ def main():
     ap.add_argument("--warmup-seconds", type=float, default=None, help="default: 10%% of --seconds, >= 5")
     ap.add_argument("--concurrency", type=int, default=48)
     ap.add_argument("--seed", type=int, default=8)
+    ap.add_argument("--no-rss-check", action="store_true",
+                    help="report RSS but do not judge it (ASan's quarantine holds freed memory)")
+    ap.add_argument("--kinds", type=lambda s: s.split(","), default=None,
+                    help="comma-separated client kinds to run (default: all): " + ",".join(KINDS))
     ap.add_argument("--progress", type=float, default=30, help="seconds between progress lines")
-    ap.add_argument("--idle-timeout-ms", type=int, default=2000, help="the server's --idle-timeout-ms")
+    ap.add_argument("--idle-timeout-ms", type=int, default=10000, help="the server's --idle-timeout-ms")
     args = ap.parse_args()
     return asyncio.run(main_async(args))
 
