@@ -22,6 +22,10 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
+// Present only in sanitizer builds: lets a sanitizer report (heap-use-after-free, ...) save the
+// input too, since those end the process without SIGABRT unless abort_on_error is set.
+extern "C" __attribute__((weak)) void __sanitizer_set_death_callback(void (*callback)());
+
 namespace {
 
 using Input = std::vector<std::uint8_t>;
@@ -30,14 +34,21 @@ using Input = std::vector<std::uint8_t>;
 // (by this driver or by the libFuzzer build) and minimised.
 const Input* current = nullptr;
 
-extern "C" void save_failing_input(int) {
+void write_failing_input() {
     if (current != nullptr) {
         if (std::FILE* out = std::fopen("replay-failure.bin", "wb")) {
             (void)std::fwrite(current->data(), 1, current->size(), out);
             (void)std::fclose(out);
             std::fprintf(stderr, "failing input (%zu bytes) written to replay-failure.bin\n", current->size());
         }
+        current = nullptr;
     }
+}
+
+extern "C" void save_on_sanitizer_report() { write_failing_input(); }
+
+extern "C" void save_failing_input(int) {
+    write_failing_input();
     std::signal(SIGABRT, SIG_DFL);
     std::abort();
 }
@@ -83,6 +94,7 @@ int main(int argc, char** argv) {
     const double budget = argc > 3 ? std::strtod(argv[3], nullptr) : 5.0;
 
     std::signal(SIGABRT, save_failing_input);
+    if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(save_on_sanitizer_report);
 
     std::vector<std::filesystem::path> files;
     for (const auto& entry : std::filesystem::directory_iterator(argv[1]))
