@@ -8,10 +8,13 @@ declaration in namespace rill (outside rill::detail) and in the public part of i
 classes — classes, structs, enums and their enumerators, aliases, variables and
 concepts, functions and constructors (each overload), data members — and every
 RILL_ macro that is not an include guard. A name is covered when it appears as an
-identifier in a code span or block of api.md; an overloaded function is covered
-overload by overload, by a code span holding `name(` followed by each of that
-overload's parameter types (`send(const char*)`, `close(const Fields& trailers)`,
-`to_string(Framing)`). Exits 1 and lists what is missing.
+identifier in a code span or block of api.md — for a member (or enumerator, or a
+name in a nested namespace), in a table row, paragraph or code block that also
+names its class (enum, namespace) or under a heading that does; an overloaded
+function is covered overload by overload, by a code span holding `name(`
+followed by each of that overload's parameter types (`send(const char*)`,
+`close(const Fields& trailers)`, `to_string(Framing)`). Exits 1 and lists what
+is missing.
 """
 import pathlib
 import re
@@ -278,17 +281,55 @@ def collect(header_text):
     return c.names, macros
 
 
-def doc_spans(md):
-    spans = re.findall(r"```.*?\n(.*?)```", md, re.S)
-    rest = re.sub(r"```.*?```", "", md, flags=re.S)
-    spans += re.findall(r"``(.+?)``|`([^`\n]+)`", rest)
-    flat = []
-    for s in spans:
-        if isinstance(s, tuple):
-            flat.extend(x for x in s if x)
+def spans_of(text):
+    return [a or b for a, b in re.findall(r"``(.+?)``|`([^`\n]+)`", text)]
+
+
+def doc_units(md):
+    """Splits api.md into units — a table row, a paragraph, a code block — each with the
+    code it shows and the headings above it. A member counts as documented only in a unit
+    that also names its class (or enum, or namespace), or under a heading that does."""
+    units = []
+    headings = {}
+    lines = md.split("\n")
+    i = 0
+    para = []
+
+    def context():
+        return " ".join(headings[k] for k in sorted(headings))
+
+    def flush_para():
+        if para:
+            text = "\n".join(para)
+            units.append((spans_of(text), context()))
+            para.clear()
+
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            flush_para()
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            units.append(("\n".join(lines[i + 1:j]).split("\n"), context()))
+            i = j + 1
+            continue
+        m = re.match(r"^(#+)\s+(.*)$", line)
+        if m:
+            flush_para()
+            level = len(m.group(1))
+            headings = {k: v for k, v in headings.items() if k < level}
+            headings[level] = m.group(2)
+        elif line.startswith("|"):
+            flush_para()
+            units.append((spans_of(line), context()))
+        elif not line.strip():
+            flush_para()
         else:
-            flat.append(s)
-    return flat
+            para.append(line)
+        i += 1
+    flush_para()
+    return units
 
 
 def main():
@@ -304,18 +345,19 @@ def main():
         found, defs = collect(header.read_text(encoding="utf-8"))
         names += [(header.name,) + x for x in found]
         macros += [(header.name, m) for m in defs]
-    spans = doc_spans(api.read_text(encoding="utf-8"))
-    idents = set()
-    for s in spans:
-        idents.update(IDENT.findall(s))
-    squeezed = [re.sub(r"\s+", "", s) for s in spans]
+    units = []
+    for spans, heading in doc_units(api.read_text(encoding="utf-8")):
+        idents = set()
+        for s in spans:
+            idents.update(IDENT.findall(s))
+        units.append((idents, [re.sub(r"\s+", "", s) for s in spans], set(IDENT.findall(heading)) | idents))
 
     overloads = {}
     for header, scope, name, params, kind in names:
         if kind == "function":
             overloads.setdefault((scope, name), []).append(params)
 
-    def overload_covered(name, params):
+    def shows_overload(squeezed, name, params):
         for s in squeezed:
             at = s.find(name + "(")
             while at >= 0:
@@ -336,6 +378,18 @@ def main():
                 at = s.find(name + "(", at + 1)
         return False
 
+    def covered(scope, name, params=None):
+        parent = scope.split("::")[-1] if scope else None
+        for idents, squeezed, context in units:
+            if parent is not None and parent not in context:
+                continue
+            if params is None:
+                if name in idents or (name.startswith("operator") and any(name in s for s in squeezed)):
+                    return True
+            elif shows_overload(squeezed, name, params):
+                return True
+        return False
+
     missing, listing = [], []
     seen = set()
     for header, scope, name, params, kind in names:
@@ -348,20 +402,20 @@ def main():
             listing.append(f"{header}: {kind} {sig}")
             plain = name.lstrip("~")
             if len(overloads[(scope, name)]) > 1:
-                if not overload_covered(plain, params):
+                if not covered(scope, plain, params):
                     missing.append(f"{header}: {sig} (overloaded: write `{plain}(" + ", ".join(params) + ")`)")
-            elif plain not in idents:
+            elif not covered(scope, plain):
                 missing.append(f"{header}: {sig}")
         else:
             if (qual, kind) in seen:
                 continue
             seen.add((qual, kind))
             listing.append(f"{header}: {kind} {qual}")
-            if name not in idents:
+            if not covered(scope, name):
                 missing.append(f"{header}: {kind} {qual}")
     for header, m in dict.fromkeys(macros):
         listing.append(f"{header}: macro {m}")
-        if m not in idents:
+        if not covered("", m):
             missing.append(f"{header}: macro {m}")
     if "--list" in sys.argv:
         print("\n".join(listing))
