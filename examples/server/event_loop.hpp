@@ -6,6 +6,7 @@
 // DeferredBody over real sockets; it is example code, not part of rill.
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,7 @@ public:
 
     EventLoop() : epfd_(::epoll_create1(EPOLL_CLOEXEC)) {}
     ~EventLoop() {
+        if (wake_fd_ >= 0) ::close(wake_fd_);
         if (epfd_ >= 0) ::close(epfd_);
     }
     EventLoop(const EventLoop&) = delete;
@@ -80,6 +83,42 @@ public:
 
     /// Runs `fn` on the next turn of the loop, outside whatever call is on the stack now.
     void post(Task fn) { posted_.push_back(std::move(fn)); }
+
+    /// From any thread: runs `fn` on the loop thread soon. The call that finds the
+    /// cross-thread queue empty writes the eventfd; the others only append, so a
+    /// burst of calls costs the loop one wake-up. This is the waker rill::make_producer
+    /// takes. Returns false if the eventfd could not be set up.
+    bool post_from_any_thread(Task fn) {
+        if (!ensure_wake_fd()) return false;
+        bool first = false;
+        {
+            std::lock_guard<std::mutex> lock(remote_mutex_);
+            first = remote_.empty();
+            remote_.push_back(std::move(fn));
+        }
+        if (first) {
+            const std::uint64_t one = 1;
+            // EAGAIN means the counter is saturated: the loop is woken already.
+            while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+            }
+        }
+        return true;
+    }
+
+    /// Creates the eventfd behind post_from_any_thread(). Call it on the loop thread
+    /// before other threads may post (the first post does it otherwise).
+    bool ensure_wake_fd() {
+        std::call_once(wake_once_, [this] {
+            const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+            if (fd < 0) return;
+            if (!watch(fd, EPOLLIN, [this](std::uint32_t) { run_remote(); })) {
+                ::close(fd);
+                return;
+            }
+            wake_fd_ = fd;
+        });
+        return wake_fd_ >= 0;
+    }
 
     void stop() noexcept { running_ = false; }
 
@@ -150,7 +189,26 @@ private:
             if (running_) t();
     }
 
+    // The eventfd is read before the queue is taken: a post that lands after the
+    // swap writes it again, so no call is left behind.
+    void run_remote() {
+        std::uint64_t count = 0;
+        while (::read(wake_fd_, &count, sizeof count) < 0 && errno == EINTR) {
+        }
+        std::vector<Task> batch;
+        {
+            std::lock_guard<std::mutex> lock(remote_mutex_);
+            batch.swap(remote_);
+        }
+        for (Task& t : batch)
+            if (running_) t();
+    }
+
     int epfd_;
+    int wake_fd_ = -1;
+    std::once_flag wake_once_;
+    std::mutex remote_mutex_;
+    std::vector<Task> remote_;
     bool running_ = false;
     std::vector<Slot> slots_;
     std::map<Key, Task> timers_;

@@ -333,16 +333,16 @@ private:
 namespace detail {
 
 // The loop-thread side of a pushed stream: moves the shared queue into the body.
-// It holds the state weakly: the state's waker holds the pump, and once every
-// Producer is gone there is nobody left to deliver for.
+// The state is handed in by whoever holds it: a waker task (taken from the
+// producer that woke) or the body's callbacks. The state's waker holds the pump,
+// so the pump must not hold the state.
 template <class Body>
 class ProducerPump {
 public:
-    ProducerPump(const std::shared_ptr<ProducerState>& state, std::weak_ptr<Body> body)
-        : state_(state), body_(std::move(body)) {}
+    explicit ProducerPump(std::weak_ptr<Body> body) : body_(std::move(body)) {}
 
     // On the loop thread: the task the waker runs, and the body's on_drain.
-    void drain() {
+    void drain(const std::shared_ptr<ProducerState>& state) {
         // The uncork below may fire the body's on_drain, which lands here again: the
         // outer call looks at the body once the batch is out, so the inner one has nothing to do.
         if (draining_) return;
@@ -351,8 +351,6 @@ public:
             explicit Draining(bool& f) : flag(f) { flag = true; }
             ~Draining() { flag = false; }
         } draining(draining_);
-        std::shared_ptr<ProducerState> state = state_.lock();
-        if (!state) return;
         std::shared_ptr<Body> body = body_.lock();
         if (!body) {
             state->end(CloseReason::aborted);  // destroyed before it ended: no on_close came
@@ -397,14 +395,9 @@ public:
         if (!still_full) (void)state->notify_writable();
     }
 
-    void closed(CloseReason reason) {
-        if (std::shared_ptr<ProducerState> state = state_.lock()) state->end(reason);
-    }
-
 private:
     static bool full(const Body& body) noexcept { return body.bytes_queued() > body.options().high_water; }
 
-    std::weak_ptr<ProducerState> state_;
     std::weak_ptr<Body> body_;
     std::string batch_;  // the loop thread's buffer; its capacity travels back to the queue
     bool draining_ = false;
@@ -423,11 +416,17 @@ private:
 template <class Body, class Waker>
 Producer make_producer(const std::shared_ptr<Body>& body, Waker waker, ProducerOptions options = {}) {
     auto state = std::make_shared<detail::ProducerState>(body->options(), std::move(options));
-    auto pump = std::make_shared<detail::ProducerPump<Body>>(state, body);
-    state->set_wake([waker = std::move(waker), pump] { waker(std::function<void()>([pump] { pump->drain(); })); });
-    // The body's callbacks hold the pump until it ends; an ended body calls on_close at once.
-    body->on_drain([pump] { pump->drain(); });
-    body->on_close([pump](CloseReason reason) { pump->closed(reason); });
+    auto pump = std::make_shared<detail::ProducerPump<Body>>(body);
+    // The task holds the state, taken from the producer that wakes (it holds it): parts
+    // sent just before every handle was dropped still arrive, and so does a close().
+    std::weak_ptr<detail::ProducerState> weak = state;
+    state->set_wake([waker = std::move(waker), pump, weak] {
+        if (auto s = weak.lock()) waker(std::function<void()>([pump, s] { pump->drain(s); }));
+    });
+    // The body's callbacks hold the state and the pump until it ends; an ended body
+    // calls on_close at once.
+    body->on_drain([pump, state] { pump->drain(state); });
+    body->on_close([state](CloseReason reason) { state->end(reason); });
     return Producer(std::move(state));
 }
 

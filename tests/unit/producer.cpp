@@ -248,6 +248,19 @@ TEST_CASE("producer: outlives its body") {
     CHECK(loop.wakeups == 1);
 }
 
+TEST_CASE("producer: parts and close() from handles dropped before the loop ran still arrive") {
+    Fixture f;
+    {
+        rill::Producer p = rill::make_producer(f.body, f.loop.waker());
+        CHECK(p.send("last words") == rill::SendStatus::queued);
+        CHECK(p.close() == rill::CloseStatus::ok);
+    }  // every handle is gone; the wake-up task is still queued
+    CHECK(f.loop.run() == 1);
+    CHECK(f.sink.state().bytes == "last words");
+    CHECK(f.body->state() == rill::BodyState::closed);
+    CHECK(f.body->close_reason() == rill::CloseReason::completed);
+}
+
 TEST_CASE("producer: parts sent before the sink arrives wait in the body") {
     Loop loop;
     auto body = rill::make_deferred_body<rill::StringSink>();
