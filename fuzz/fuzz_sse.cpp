@@ -79,8 +79,9 @@ std::int64_t retry_value(ByteReader& in) {
         case 1: return rill::sse::max_retry_ms - 2 + static_cast<std::int64_t>(in.byte() % 5);
         case 2: return -1 - static_cast<std::int64_t>(in.u32());
         default: {
-            const std::uint64_t v = (static_cast<std::uint64_t>(in.u32()) << 32) | in.u32();
-            return static_cast<std::int64_t>(v);
+            const std::uint64_t high = in.u32();  // two statements: a fixed order of reads
+            const std::uint64_t low = in.u32();
+            return static_cast<std::int64_t>((high << 32) | low);
         }
     }
 }
