@@ -34,7 +34,11 @@ def pattern(n):
 
 class Server:
     def __init__(self, path, *args):
-        self.proc = subprocess.Popen([path, "--port", "0", *args], stdout=subprocess.PIPE)
+        env = dict(os.environ)
+        # Under ThreadSanitizer a race ends the server at once (and fails the case).
+        supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tsan.supp")
+        env.setdefault("TSAN_OPTIONS", "halt_on_error=1 suppressions=" + supp)
+        self.proc = subprocess.Popen([path, "--port", "0", *args], stdout=subprocess.PIPE, env=env)
         ready, _, _ = select.select([self.proc.stdout], [], [], 5)
         check(ready, "server printed nothing within 5 s")
         line = self.proc.stdout.readline().decode()
@@ -51,6 +55,7 @@ class Server:
         return int(fields[11]) + int(fields[12])  # utime + stime
 
     def stop(self):
+        """Ends the server with SIGTERM; it must exit 0 (a crash or a sanitizer report fails)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -58,6 +63,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                raise Failure("the server ignored SIGTERM for 5 s")
+        check(self.proc.returncode == 0, "the server exited with %d" % self.proc.returncode)
 
 
 class Response:
