@@ -164,12 +164,6 @@ void put_event(Out& out, const Event& e) noexcept {
     out.put('\n');
 }
 
-template <class Body>
-SendStatus send_bytes(Body& body, std::size_t size, const char* stack_buf, std::string* heap) {
-    if (heap != nullptr) return body.send(std::move(*heap));
-    return body.send(std::string_view(stack_buf, size));
-}
-
 }  // namespace detail
 
 /// The bytes `event` encodes to, or why it cannot be encoded (then size is 0).
@@ -246,12 +240,12 @@ SendResult send_event(Body& body, const Event& event) {
         char buf[RILL_SSE_STACK_BUFFER];
         detail::WriteBytes writer{buf};
         detail::put_event(writer, event);
-        return {EncodeStatus::ok, detail::send_bytes(body, need.size, buf, nullptr)};
+        return {EncodeStatus::ok, body.send(std::string_view(buf, need.size))};
     }
     std::string bytes(need.size, '\0');
     detail::WriteBytes writer{&bytes[0]};
     detail::put_event(writer, event);
-    return {EncodeStatus::ok, detail::send_bytes(body, need.size, nullptr, &bytes)};
+    return {EncodeStatus::ok, body.send(std::move(bytes))};
 }
 
 /// Sends a comment (see comment_size()) as one part of `body`; stack-built like send_event().
@@ -262,12 +256,12 @@ template <class Body>
         char buf[RILL_SSE_STACK_BUFFER];
         detail::WriteBytes writer{buf};
         detail::put_lines(writer, "", text);
-        return detail::send_bytes(body, size, buf, nullptr);
+        return body.send(std::string_view(buf, size));
     }
     std::string bytes(size, '\0');
     detail::WriteBytes writer{&bytes[0]};
     detail::put_lines(writer, "", text);
-    return detail::send_bytes(body, size, nullptr, &bytes);
+    return body.send(std::move(bytes));
 }
 
 /// What a heartbeat found out about the client.
