@@ -2,6 +2,8 @@
 // rill/sse.hpp. See docs/sse.md for a walk through the code.
 //
 //   /                     an HTML page whose EventSource shows the clock (page.hpp)
+//   /tokens?count=N&threads=T  T worker threads each send count/T events "<thread> <seq>"
+//                         through a rill::Producer, then the stream ends (tokens.hpp)
 //   /events[?drop-after=N]  the event stream: a `hello` event, then one `tick` event per
 //                         interval with an incrementing id and the UTC time as data, and
 //                         heartbeat comments every --heartbeat-ms. A Last-Event-ID
@@ -33,6 +35,7 @@
 #include "../server/http_request_parser.hpp"
 #include "../server/server.hpp"
 #include "page.hpp"
+#include "tokens.hpp"  // /tokens: events from worker threads through rill::Producer
 
 namespace rill_example {
 namespace {
@@ -319,7 +322,11 @@ int main(int argc, char** argv) {
         return 1;
     }
     ClockApp app(loop, clock);  // outlives the server, whose shutdown ends the streams
-    Server server(loop, opts, std::ref(app));
+    TokensApp tokens(loop);     // joins its worker threads after the server ended their streams
+    Server server(loop, opts, [&](const HttpRequest& req, const BodyPtr& body) {
+        if (req.path == "/tokens") return tokens(req, body);
+        app(req, body);
+    });
     if (const std::string err = server.listen(); !err.empty()) {
         std::fprintf(stderr, "sse_clock: %s\n", err.c_str());
         return 1;
