@@ -21,4 +21,10 @@
 // After posix_socket_sink.hpp, which it uses for heartbeats where it exists.
 #include "rill/sse.hpp"
 
+// Producers on any thread (push into a body, or pulled by a thread-per-connection
+// server) and, with C++20, co_await; rill/httplib.hpp is not included: it needs cpp-httplib.
+#include "rill/producer.hpp"
+#include "rill/pull.hpp"
+#include "rill/coro.hpp"
+
 #endif  // RILL_RILL_HPP
