@@ -3,7 +3,7 @@
 
 // rill::DeferredBody: a response body whose parts arrive later. The server
 // hands over its sink with each(), the application calls send() whenever data
-// is ready and close() at the end; on_close reports exactly once how it ended.
+// is ready and close() at the end; on_close reports once how it ended.
 
 #include <cstddef>
 #include <cstdint>
@@ -143,7 +143,8 @@ public:
         if (--cork_ == 0) flush();
     }
 
-    /// Called exactly once with the reason the body ended; at once if it already has.
+    /// Called once with the reason the body ended; at once if it already has. Never called
+    /// when replaced before the end, or when the body is destroyed before it ended.
     template <class F>
     void on_close(F&& callback) {
         if (state_ == BodyState::closed) {

@@ -18,7 +18,8 @@ enum class SendStatus : std::uint8_t {
     closed,           ///< the body is closing or finished; the part was dropped
 };
 
-/// Why a body ended; reported exactly once through on_close and Sink::finish.
+/// Why a body ended; reported once through on_close and Sink::finish (neither is called
+/// for a body destroyed before it ended).
 enum class CloseReason : std::uint8_t {
     completed,    ///< every byte was handed to the sink and the framing was finished
     truncated,    ///< closed short of the declared Content-Length

@@ -48,7 +48,8 @@ enum class SendStatus : std::uint8_t {
     closed,           ///< the body is closing or finished; the part was dropped
 };
 
-/// Why a body ended; reported exactly once through on_close and Sink::finish.
+/// Why a body ended; reported once through on_close and Sink::finish (neither is called
+/// for a body destroyed before it ended).
 enum class CloseReason : std::uint8_t {
     completed,    ///< every byte was handed to the sink and the framing was finished
     truncated,    ///< closed short of the declared Content-Length
@@ -826,7 +827,7 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
 
 // rill::DeferredBody: a response body whose parts arrive later. The server
 // hands over its sink with each(), the application calls send() whenever data
-// is ready and close() at the end; on_close reports exactly once how it ended.
+// is ready and close() at the end; on_close reports once how it ended.
 
 #include <cstddef>
 #include <cstdint>
@@ -1126,7 +1127,8 @@ public:
         if (--cork_ == 0) flush();
     }
 
-    /// Called exactly once with the reason the body ended; at once if it already has.
+    /// Called once with the reason the body ended; at once if it already has. Never called
+    /// when replaced before the end, or when the body is destroyed before it ended.
     template <class F>
     void on_close(F&& callback) {
         if (state_ == BodyState::closed) {
