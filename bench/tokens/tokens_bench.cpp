@@ -273,12 +273,14 @@ Cost send_cost(unsigned producers, std::uint64_t parts) {
         });
     }
     for (auto& th : threads) th.join();
-    // Let the loop take the last batch, then stop it from its own thread.
+    // Let the loop take the last batch; the counters are read before close(), whose
+    // own wake-up carries no part. Then stop the loop from its own thread.
+    for (int i = 0; i < 1000 && p.bytes_queued() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const rill::ProducerStats st = p.stats();
     (void)p.close();
     for (int i = 0; i < 1000 && !p.ended(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     loop.post_from_any_thread([&loop] { loop.stop(); });
     loop_thread.join();
-    const rill::ProducerStats st = p.stats();
     Cost c;
     double total = 0;
     for (double x : cpu) total += x;
