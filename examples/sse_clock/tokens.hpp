@@ -117,9 +117,10 @@ private:
         std::shared_ptr<std::atomic<bool>> done;
     };
 
+    // rill::sse::send_event works on a Producer as on a body: it encodes on this
+    // thread, on the stack, and hands the bytes over in one send().
     static void produce(rill::Producer& producer, std::uint64_t thread, std::uint64_t count) {
         char data[48];
-        char event[64];
         auto [tend, terr] = std::to_chars(data, data + 20, thread);
         (void)terr;
         *tend++ = ' ';
@@ -127,8 +128,7 @@ private:
             const auto [end, err] = std::to_chars(tend, data + sizeof data, seq);
             (void)err;
             const rill::sse::Event ev{std::string_view(data, static_cast<std::size_t>(end - data))};
-            const rill::sse::EncodeResult r = rill::sse::encode(ev, event, sizeof event);
-            rill::SendStatus s = producer.send(std::string_view(event, r.size));
+            const rill::SendStatus s = rill::sse::send_event(producer, ev).send.value_or(rill::SendStatus::closed);
             if (s == rill::SendStatus::closed) return;
             if (s == rill::SendStatus::backpressure) {
                 // Wait for the loop to drain it; a client that left ends the wait (closed),
