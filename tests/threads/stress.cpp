@@ -11,9 +11,13 @@
 // waker task runs or a body's on_drain fires, so a lost wake-up hangs a fast body
 // and fails the run by its deadline.
 //
+// Then the pull side: 4 producer threads x PARTS/4 parts into 8 PullStreams, each
+// pulled by its own worker thread, beside a stream nobody pulls.
+//
 // usage: rill_thread_stress [PARTS_PER_PRODUCER]   (default 100000)
 
 #include <rill/producer.hpp>
+#include <rill/pull.hpp>
 #include <rill/rill.hpp>
 
 #include <atomic>
@@ -157,6 +161,103 @@ bool wait_turn(rill::Producer& p) {
     return false;
 }
 
+// The pull side: kPullProducers threads send round-robin into kPullStreams
+// PullStreams, each pulled by its own worker thread (a thread-per-connection
+// server's worker) that checks the records; a stream nobody pulls sits beside them.
+constexpr unsigned kPullProducers = 4;
+constexpr unsigned kPullStreams = 8;
+
+void pull_phase(std::uint32_t parts) {
+    const std::uint32_t per_stream = (parts + kPullStreams - 1) / kPullStreams;
+    parts = per_stream * kPullStreams;
+    rill::BodyOptions opts;
+    opts.high_water = 1024;
+    opts.low_water = 256;
+    std::vector<rill::PullStream> streams;
+    for (unsigned i = 0; i <= kPullStreams; ++i) streams.emplace_back(opts);  // the last is never pulled
+    std::vector<std::shared_ptr<Reader>> readers;
+    std::vector<std::thread> workers;
+    for (unsigned i = 0; i < kPullStreams; ++i) {
+        auto r = std::make_shared<Reader>();
+        r->index = i;
+        readers.push_back(r);
+        workers.emplace_back([stream = streams[i], r]() mutable {
+            CheckingSink sink(r);
+            std::string out;
+            for (int turns = 0; turns < 1000000; ++turns) {
+                const rill::PullStatus st = stream.pull(out, 100ms);
+                if (st == rill::PullStatus::data) {
+                    const rill::ConstBuffer buf(out);
+                    (void)sink.write(&buf, 1);  // the worker's own write, outside any lock
+                } else if (st != rill::PullStatus::timeout) {
+                    sink.finish(st == rill::PullStatus::end ? rill::CloseReason::completed : rill::CloseReason::aborted);
+                    return;
+                }
+            }
+        });
+    }
+    std::atomic<bool> stalled_done{false};
+    std::thread stalled([&, p = streams[kPullStreams].producer()]() mutable {
+        for (std::uint32_t seq = 0;; ++seq) {
+            const rill::SendStatus st = p.send(record(0, kPullStreams, seq));
+            if (st == rill::SendStatus::closed) break;
+            if (st == rill::SendStatus::backpressure) {
+                rill::WaitStatus w = rill::WaitStatus::timeout;
+                while ((w = p.wait_writable(20ms)) == rill::WaitStatus::timeout) {
+                }
+                if (w == rill::WaitStatus::closed) break;
+            }
+        }
+        stalled_done = true;
+    });
+    std::vector<std::thread> producers;
+    for (unsigned t = 0; t < kPullProducers; ++t) {
+        producers.emplace_back([&, t] {
+            std::vector<rill::Producer> mine;
+            for (unsigned i = 0; i < kPullStreams; ++i) mine.push_back(streams[i].producer());
+            std::string rec = record(t, 0, 0);
+            for (std::uint32_t j = 0; j < parts; ++j) {
+                const unsigned b = j % kPullStreams;
+                const std::uint32_t seq = j / kPullStreams;
+                rec[1] = static_cast<char>(b);
+                std::memcpy(&rec[4], &seq, sizeof seq);
+                const rill::SendStatus st = mine[b].send(rec);
+                if (st == rill::SendStatus::backpressure) {
+                    if (!wait_turn(mine[b])) return;
+                } else if (st != rill::SendStatus::queued) {
+                    fail("pull: a stream refused a part", b, j, static_cast<unsigned long long>(st));
+                    return;
+                }
+            }
+        });
+    }
+    for (auto& th : producers) th.join();
+    if (stalled_done.load()) fail("pull: the stalled stream's producer was not blocked");
+    for (unsigned i = 0; i < kPullStreams; ++i) (void)streams[i].producer().close();
+    for (auto& th : workers) th.join();
+    const rill::ProducerStats stalled_stats = streams[kPullStreams].stats();
+    streams[kPullStreams].finish(rill::CloseReason::peer_closed);  // its client "left"
+    stalled.join();
+    std::uint64_t wakeups = 0, batches = 0;
+    std::size_t max_queued = 0;
+    for (unsigned i = 0; i < kPullStreams; ++i) {
+        const Reader& r = *readers[i];
+        if (!r.finished || r.reason != rill::CloseReason::completed) fail("pull: a stream did not end", i);
+        for (unsigned p = 0; p < kPullProducers; ++p)
+            if (r.next[p] != per_stream) fail("pull: parts missing", i, p, r.next[p]);
+        const rill::ProducerStats st = streams[i].stats();
+        wakeups += st.wakeups;
+        batches += st.batches;
+        if (st.max_queued > max_queued) max_queued = st.max_queued;
+    }
+    if (max_queued > opts.high_water + kPullProducers * kRecord) fail("pull: queue above its bound", 0, max_queued);
+    if (stalled_stats.max_queued > opts.high_water + kRecord) fail("pull: stalled queue above its bound", 0, stalled_stats.max_queued);
+    std::printf("pull: %llu parts into %u streams; wake-ups %llu, batches %llu; max queue %zu B; stalled queue %zu B\n",
+                static_cast<unsigned long long>(std::uint64_t{kPullProducers} * parts), kPullStreams,
+                static_cast<unsigned long long>(wakeups), static_cast<unsigned long long>(batches), max_queued,
+                stalled_stats.max_queued);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -290,6 +391,8 @@ int main(int argc, char** argv) {
     // One wake-up per batch: every batch was announced by at most one wake-up, and
     // wake-ups that found nothing (their bytes taken by an on_drain first) are rare.
     if (wakeups > batches + batches / 10 + 64) fail("more wake-ups than batches", 0, wakeups, batches);
+
+    pull_phase(parts / 4);
 
     double slowest = 0;
     for (double s : seconds) slowest = s > slowest ? s : slowest;
