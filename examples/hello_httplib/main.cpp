@@ -59,9 +59,14 @@ bool parse_number(const char* text, std::uint64_t max, std::uint64_t& out) {
 // Producer threads, one per stream; joined at shutdown, reaped as they finish.
 class ProducerThreads {
 public:
+    ~ProducerThreads() { stop_and_join(); }
+
+    // Runs `body` on a new thread, unless shutdown began (then the stream simply
+    // gets no producer: httplib is stopping its worker too).
     template <class F>
     void start(F&& body) {
         std::lock_guard<std::mutex> lock(m_);
+        if (stopping()) return;
         reap_locked();
         auto done = std::make_shared<std::atomic<bool>>(false);
         threads_.push_back({std::thread([this, done, body = std::forward<F>(body)]() mutable {
