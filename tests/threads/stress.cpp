@@ -1,7 +1,8 @@
 // Producers on many threads into many bodies, meant to run under ThreadSanitizer.
 //
 //   8 producer threads x PARTS parts, spread round-robin over 64 bodies, delivered
-//   by one loop thread. Every part must arrive exactly once, each producer's parts
+//   by one loop thread (a quarter of the bodies under OverflowPolicy::reject: their
+//   producers wait and send a refused part again). Every part must arrive exactly once, each producer's parts
 //   in order, the shared queues and the bodies stay within their watermarks, and
 //   a 65th body whose reader never reads (its producer blocked on backpressure)
 //   holds nobody else up. Half the bodies have a slow transport (1 KiB a write,
@@ -282,7 +283,9 @@ int main(int argc, char** argv) {
         r->index = i;
         r->slow = i % 2 == 1;
         r->stalled = i == kBodies;
-        auto body = rill::make_deferred_body<CheckingSink>(opts);
+        rill::BodyOptions body_opts = opts;
+        if (i % 4 == 3) body_opts.overflow = rill::OverflowPolicy::reject;  // a quarter refuse when full
+        auto body = rill::make_deferred_body<CheckingSink>(body_opts);
         body->each(CheckingSink(r));
         rill::ProducerOptions cb;
         cb.on_close = [&closed_bodies](rill::CloseReason) { closed_bodies.fetch_add(1); };
@@ -336,7 +339,12 @@ int main(int argc, char** argv) {
                 const std::uint32_t seq = j / kBodies;
                 rec[1] = static_cast<char>(b);
                 std::memcpy(&rec[4], &seq, sizeof seq);
-                const rill::SendStatus s = mine[b].send(rec);
+                rill::SendStatus s = mine[b].send(rec);
+                // A body under the reject policy refuses while full: wait, then the same part again.
+                for (int tries = 0; s == rill::SendStatus::would_block && tries < 1000; ++tries) {
+                    if (!wait_turn(mine[b])) return;
+                    s = mine[b].send(rec);
+                }
                 if (s == rill::SendStatus::backpressure) {
                     if (!wait_turn(mine[b])) return;
                 } else if (s != rill::SendStatus::queued) {

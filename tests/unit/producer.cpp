@@ -156,6 +156,27 @@ TEST_CASE("producer: reject policy refuses once the queue holds high water") {
     CHECK(p.send("x") == rill::SendStatus::queued);
 }
 
+TEST_CASE("producer: a body with the reject policy refuses a batch: it is kept, and sends are refused until the drain") {
+    Fixture f(small(rill::OverflowPolicy::reject));
+    f.sink.state().blocked = true;
+    rill::Producer p = rill::make_producer(f.body, f.loop.waker());
+    CHECK(p.send("0123456789abcdef") == rill::SendStatus::queued);
+    f.loop.run();  // into the body, which cannot write: 16 bytes queued there, not above its mark
+    CHECK(p.send("0123456789") == rill::SendStatus::queued);
+    f.loop.run();  // the body refuses it (would_block): it goes back to the shared queue
+    CHECK(f.body->bytes_queued() == 16);
+    CHECK(p.bytes_queued() == 10);
+    CHECK(p.send("x") == rill::SendStatus::would_block);  // refused: the body is full
+    CHECK(p.bytes_queued() == 10);
+    CHECK(f.loop.tasks.empty());  // paused: nobody woke the loop
+    f.sink.state().blocked = false;
+    f.body->flush();  // on_drain: the refused batch goes out now, nothing lost
+    CHECK(p.send("x") == rill::SendStatus::queued);
+    f.loop.run();
+    CHECK(f.sink.state().bytes == "0123456789abcdef0123456789x");
+    CHECK(p.stats().parts_dropped == 0);
+}
+
 TEST_CASE("producer: a full body pauses the draining; on_drain resumes it and on_writable fires once") {
     Fixture f(small());
     int writable = 0;

@@ -51,6 +51,9 @@ TEST_CASE("pull: close() ends the stream after the queued bytes") {
     CHECK(closes == 1);
     CHECK(stream.pull(out, 0ms) == rill::PullStatus::end);
     CHECK(closes == 1);
+    stream.finish(rill::CloseReason::peer_closed);  // too late: the stream already ended
+    CHECK(closes == 1);
+    CHECK(stream.close_reason() == rill::CloseReason::completed);
     CHECK(p.send("x") == rill::SendStatus::closed);
 }
 
