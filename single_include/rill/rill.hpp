@@ -2143,6 +2143,18 @@ public:
         return t;
     }
 
+    // The body refused a batch (its reject policy answered would_block): the bytes go
+    // back in front of whatever arrived since, and the consumer waits for its drain.
+    void put_back(std::string& batch, std::uint64_t parts) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (ended_) return;
+        batch.append(queue_);
+        queue_.swap(batch);
+        queued_parts_ += parts;
+        paused_ = true;
+        batch.clear();
+    }
+
     // The consumer is above its own high-water mark (true) or drained (false).
     void set_paused(bool paused) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -2337,6 +2349,11 @@ public:
             state->count_dropped(t.parts);
             if (!body->ended()) body->abort();
             state->end(body->close_reason());
+            return;
+        }
+        if (s == SendStatus::would_block) {
+            // The body's reject policy refused the batch whole; its on_drain brings us back.
+            state->put_back(batch_, t.parts);
             return;
         }
         if (t.close) {
