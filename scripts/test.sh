@@ -31,13 +31,27 @@ have_doctest() {
     return 1
 }
 
-# The wire and example tests drive real servers with independent clients
-# (curl, Node's http module, Python's http.client): install whatever is missing.
+# Compilers are not installed here: say which one is missing before building anything.
+for config in $configs; do
+    IFS=: read -r _ compiler _ <<< "$config"
+    if ! command -v "$compiler" >/dev/null 2>&1; then
+        echo "scripts/test.sh: $compiler is missing (Debian: apt-get install g++ clang), or pick other RILL_TEST_CONFIGS" >&2
+        exit 2
+    fi
+done
+
+# The wire, example and adapter tests drive real servers with independent clients
+# (curl, Node's http module, Python's http.client, headless Chromium) and build the
+# adapters against their libraries: install whatever is missing.
 packages=()
 have_doctest || packages+=(doctest-dev)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
+command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
+[[ -f /usr/include/httplib.h ]] || packages+=(libcpp-httplib-dev)
+[[ -x /usr/bin/chromium ]] || packages+=(chromium)
 if [[ ${#packages[@]} -gt 0 ]]; then
     echo "installing missing test dependencies: ${packages[*]}"
     sudo_cmd=()
@@ -48,6 +62,18 @@ if [[ ${#packages[@]} -gt 0 ]]; then
     "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
 fi
 
+# playwright-core drives the system Chromium; it downloads no browser of its own.
+node_dir="build/node"
+if [[ ! -f "$node_dir/node_modules/playwright-core/package.json" ]]; then
+    echo "installing playwright-core into $node_dir (npm ci, from tests/browser/package-lock.json)"
+    mkdir -p "$node_dir"
+    cp tests/browser/package.json tests/browser/package-lock.json "$node_dir/"
+    npm ci --prefix "$node_dir" --no-audit --no-fund
+fi
+
+# The slow suites (the real browser) run in the first configuration only.
+slow_args=(-DRILL_TEST_BROWSER=ON "-DRILL_PLAYWRIGHT_NODE_MODULES=$PWD/$node_dir/node_modules")
+
 total_passed=0
 total_failed=0
 log="$(mktemp)"
@@ -56,10 +82,11 @@ trap 'rm -f "$log"' EXIT
 for config in $configs; do
     IFS=: read -r name compiler standard sanitize <<< "$config"
     build_dir="build/$name"
-    config_args=()
+    config_args=("${slow_args[@]}")
+    slow_args=(-DRILL_TEST_BROWSER=OFF)
     if [[ -n "${sanitize:-}" ]]; then
         # Benchmarks print figures; under a sanitizer those mean nothing.
-        config_args=(-DRILL_SANITIZE="$sanitize" -DRILL_BUILD_BENCHMARKS=OFF)
+        config_args+=(-DRILL_SANITIZE="$sanitize" -DRILL_BUILD_BENCHMARKS=OFF)
     fi
     echo "=== $name: $compiler, C++$standard, $build_type${sanitize:+, sanitize=$sanitize}, $build_dir ==="
 
