@@ -355,14 +355,26 @@ public:
 
     // On the loop thread: the task the waker runs, and the body's on_drain.
     void drain(const std::shared_ptr<ProducerState>& state) {
-        // The uncork below may fire the body's on_drain, which lands here again: the
-        // outer call looks at the body once the batch is out, so the inner one has nothing to do.
-        if (draining_) return;
+        // The uncork in drain_once() may fire the body's on_drain, which lands here
+        // again: the outer call goes round once more instead, after the batch is settled
+        // (a batch the body refused must not wait for a drain that already happened).
+        if (draining_) {
+            again_ = true;
+            return;
+        }
         struct Draining {
             bool& flag;
             explicit Draining(bool& f) : flag(f) { flag = true; }
             ~Draining() { flag = false; }
         } draining(draining_);
+        do {
+            again_ = false;
+            drain_once(state);
+        } while (again_);
+    }
+
+private:
+    void drain_once(const std::shared_ptr<ProducerState>& state) {
         std::shared_ptr<Body> body = body_.lock();
         if (!body) {
             state->end(CloseReason::aborted);  // destroyed before it ended: no on_close came
@@ -412,12 +424,12 @@ public:
         if (!still_full) (void)state->notify_writable();
     }
 
-private:
     static bool full(const Body& body) noexcept { return body.bytes_queued() > body.options().high_water; }
 
     std::weak_ptr<Body> body_;
     std::string batch_;  // the loop thread's buffer; its capacity travels back to the queue
     bool draining_ = false;
+    bool again_ = false;  // on_drain fired while draining
 };
 
 }  // namespace detail

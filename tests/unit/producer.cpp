@@ -177,6 +177,24 @@ TEST_CASE("producer: a body with the reject policy refuses a batch: it is kept, 
     CHECK(p.stats().parts_dropped == 0);
 }
 
+TEST_CASE("producer: a refused batch is not stranded when the uncork itself drains the body") {
+    Fixture f(small(rill::OverflowPolicy::reject));
+    f.sink.state().blocked = true;
+    rill::Producer p = rill::make_producer(f.body, f.loop.waker());
+    CHECK(p.send("0123456789abcdef") == rill::SendStatus::queued);
+    f.loop.run();
+    CHECK(f.body->bytes_queued() == 16);
+    // The transport became writable, but the server has not called flush() yet.
+    f.sink.state().blocked = false;
+    CHECK(p.send("XYZ") == rill::SendStatus::queued);
+    f.loop.run();  // refused (would_block) under the cork; the uncork writes and fires on_drain
+    CHECK(f.sink.state().bytes == "0123456789abcdefXYZ");
+    CHECK(p.bytes_queued() == 0);
+    CHECK(p.send("!") == rill::SendStatus::queued);
+    f.loop.run();
+    CHECK(f.sink.state().bytes == "0123456789abcdefXYZ!");
+}
+
 TEST_CASE("producer: a full body pauses the draining; on_drain resumes it and on_writable fires once") {
     Fixture f(small());
     int writable = 0;
