@@ -89,7 +89,7 @@ TEST_CASE("producer: copies share the stream and keep each caller's order") {
     CHECK(f.sink.state().bytes == "123");
 }
 
-TEST_CASE("producer: a chunked body gets one chunk per batch; close() ends it after the queued parts") {
+TEST_CASE("producer: a chunked body gets one chunk per batch and close() ends it after the queued parts") {
     Fixture f;
     rill::CloseReason seen = rill::CloseReason::aborted;
     int closes = 0;
@@ -195,7 +195,7 @@ TEST_CASE("producer: a refused batch is not stranded when the uncork itself drai
     CHECK(f.sink.state().bytes == "0123456789abcdefXYZ!");
 }
 
-TEST_CASE("producer: a full body pauses the draining; on_drain resumes it and on_writable fires once") {
+TEST_CASE("producer: a full body pauses the draining and on_drain resumes it and on_writable fires once") {
     Fixture f(small());
     int writable = 0;
     rill::ProducerOptions cb;
@@ -224,7 +224,7 @@ TEST_CASE("producer: a full body pauses the draining; on_drain resumes it and on
     CHECK(f.loop.wakeups == 2);
 }
 
-TEST_CASE("producer: a client that leaves ends the stream; queued parts count as dropped") {
+TEST_CASE("producer: a client that leaves ends the stream and queued parts count as dropped") {
     Fixture f;
     std::vector<rill::CloseReason> reasons;
     rill::ProducerOptions cb;

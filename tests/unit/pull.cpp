@@ -84,7 +84,7 @@ TEST_CASE("pull: abort() from a producer ends the stream as closed") {
     CHECK(p.close_reason() == rill::CloseReason::aborted);
 }
 
-TEST_CASE("pull: the watermarks bound the queue; pulling makes it writable again") {
+TEST_CASE("pull: the watermarks bound the queue and pulling makes it writable again") {
     rill::BodyOptions o;
     o.high_water = 8;
     o.low_water = 2;
