@@ -238,7 +238,7 @@ TEST_CASE("uncork() without cork() leaves the body uncorked") {
     CHECK(r.sink->writes == 1);
 }
 
-TEST_CASE("backpressure is answered above high water, not at it; a waiting part answers queued") {
+TEST_CASE("backpressure is answered above high water, not at it, and a waiting part answers queued") {
     auto s = std::make_shared<LogState>();
     s->budget = 0;
     auto body = rill::make_deferred_body<LogSink>(marks(10, 4));
