@@ -84,11 +84,14 @@ public:
         plan_ = prepared.plan;
         remaining_ = plan_.content_length;
         CallScope scope(*this);
-        (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
         // Nothing may follow the head: the response is complete once it is out, so a
         // keep-alive connection can go on without waiting for the application's close().
-        if (plan_.framing == Framing::none || (plan_.framing == Framing::fixed && remaining_ == 0))
-            (void)close_with(nullptr);
+        // Closing before the head is written also refuses a part sent from inside that write.
+        if (plan_.framing == Framing::none || (plan_.framing == Framing::fixed && remaining_ == 0)) {
+            end_reason_ = CloseReason::completed;
+            state_ = BodyState::closing;
+        }
+        (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
         return HeadStatus::ok;
     }
 
@@ -399,21 +402,37 @@ private:
 
     // The callable may end the body (which drops on_drain_), replace itself or throw: it
     // runs from a local, so it lives until it returns, and goes back unless it was replaced
-    // or the body ended meanwhile.
+    // or the body ended meanwhile. A drain that falls due while it runs (a send inside it
+    // answered backpressure, and the queue emptied) is not nested: the call is repeated.
     void fire_drain() {
+        if (in_drain_) {
+            drain_again_ = true;
+            return;
+        }
         if (!on_drain_) return;
         hold_self();
-        struct Running {
-            DeferredBody& body;
-            std::function<void()> callback;
-            unsigned generation;
-            ~Running() {
-                if (body.drain_generation_ == generation && body.state_ != BodyState::closed)
-                    body.on_drain_ = std::move(callback);
-            }
-        } running{*this, std::move(on_drain_), drain_generation_};
-        on_drain_ = nullptr;
-        running.callback();
+        {
+            FlagScope draining(in_drain_);
+            struct Running {
+                DeferredBody& body;
+                std::function<void()> callback;
+                unsigned generation;
+                ~Running() {
+                    if (body.drain_generation_ == generation && body.state_ != BodyState::closed)
+                        body.on_drain_ = std::move(callback);
+                }
+            } running{*this, std::move(on_drain_), drain_generation_};
+            on_drain_ = nullptr;
+            do {
+                drain_again_ = false;
+                running.callback();
+            } while (drain_again_ && state_ != BodyState::closed && drain_generation_ == running.generation);
+        }
+        // Due while it ran, and it replaced itself meanwhile: the replacement's turn.
+        if (drain_again_ && state_ != BodyState::closed) {
+            drain_again_ = false;
+            fire_drain();
+        }
     }
 
     // Before any callback: keeps the body alive until the outermost public call returns.
@@ -473,6 +492,8 @@ private:
     std::function<void(CloseReason)> on_close_;
     std::function<void()> on_drain_;
     unsigned drain_generation_ = 0;  // bumped by on_drain(): tells a running callback it was replaced
+    bool in_drain_ = false;          // on_drain is running
+    bool drain_again_ = false;       // a drain fell due while it ran
     std::shared_ptr<DeferredBody> keep_self_;
     unsigned cork_ = 0;
     unsigned depth_ = 0;

@@ -271,3 +271,55 @@ TEST_CASE("a head that waits for a busy sink ends the body once it is out") {
     CHECK(body->keep_alive());
     CHECK(sink.state().bytes == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
 }
+
+TEST_CASE("a part sent from inside the write of a no-body head is refused, not written after it") {
+    // Found by fuzz_body (corpus: no_body_part_sent_inside_head_write). A server whose sink
+    // calls back into the application while it writes must not see body bytes after a HEAD
+    // answer: they would be read as the start of the next response.
+    for (const char* method : {"HEAD", "CONNECT"}) {
+        CAPTURE(method);
+        std::string wire;
+        std::vector<SendStatus> inner;
+        using WriteFn = std::function<rill::WriteResult(const rill::ConstBuffer*, std::size_t)>;
+        using FinishFn = std::function<void(CloseReason)>;
+        auto body = rill::make_deferred_body<rill::FunctionSink<WriteFn, FinishFn>>();
+        auto* raw = body.get();
+        body->each(rill::FunctionSink<WriteFn, FinishFn>(
+            WriteFn([&wire, &inner, raw](const rill::ConstBuffer* b, std::size_t n) {
+                if (inner.empty()) inner.push_back(raw->send("body-byte"));
+                for (std::size_t i = 0; i < n; ++i) wire.append(b[i].data, b[i].size);
+                return rill::WriteResult::ok(rill::buffer_size(b, n));
+            }),
+            FinishFn([](CloseReason) {})));
+        REQUIRE(body->respond(rill::Request{method, 1, "", ""}, rill::ResponseHead(200)) == rill::HeadStatus::ok);
+        CHECK(inner == std::vector<SendStatus>{SendStatus::closed});
+        CHECK(wire.find("body-byte") == std::string::npos);
+        CHECK(wire.substr(0, 17) == "HTTP/1.1 200 OK\r\n");
+        CHECK(wire.size() >= 4);
+        CHECK(wire.substr(wire.size() - 4) == "\r\n\r\n");
+        CHECK(body->state() == rill::BodyState::closed);
+    }
+}
+
+TEST_CASE("a drain that falls due while on_drain runs is delivered after it returns, not lost") {
+    // Found by fuzz_body (corpus: drain_promised_inside_on_drain). Inside on_drain the
+    // producer sends, is told to wait, and the sink takes everything before on_drain returns:
+    // the promised drain must still come, or an edge-triggered producer waits forever.
+    DrainSetup s;
+    Body* raw = s.body.get();
+    ScriptedSink sink = s.sink;
+    int calls = 0;
+    raw->on_drain([raw, sink, &calls] {
+        ++calls;
+        if (calls == 1) {
+            sink.state().blocked = true;
+            CHECK(raw->send("abcdef") == SendStatus::backpressure);  // a drain is promised
+            sink.state().blocked = false;
+            raw->flush();  // the queue empties while this call still runs
+        }
+    });
+    raw->flush();
+    CHECK(calls == 2);
+    CHECK(raw->bytes_queued() == 0);
+    CHECK(sink.state().bytes == "12345abcdef");
+}
