@@ -71,7 +71,8 @@ if [[ ! -f "$node_dir/node_modules/playwright-core/package.json" ]]; then
     npm ci --prefix "$node_dir" --no-audit --no-fund
 fi
 
-# The slow suites (the real browser) run in the first configuration only.
+# The slow suites (the real browser) run, and the benchmarks build, in the first
+# configuration only.
 slow_args=(-DRILL_TEST_BROWSER=ON "-DRILL_PLAYWRIGHT_NODE_MODULES=$PWD/$node_dir/node_modules")
 
 total_passed=0
@@ -82,8 +83,9 @@ trap 'rm -f "$log"' EXIT
 for config in $configs; do
     IFS=: read -r name compiler standard sanitize <<< "$config"
     build_dir="build/$name"
+    # Benchmarks print figures and are only compiled here: once is enough.
     config_args=("${slow_args[@]}")
-    slow_args=(-DRILL_TEST_BROWSER=OFF)
+    slow_args=(-DRILL_TEST_BROWSER=OFF -DRILL_BUILD_BENCHMARKS=OFF)
     if [[ -n "${sanitize:-}" ]]; then
         # Benchmarks print figures; under a sanitizer those mean nothing.
         config_args+=(-DRILL_SANITIZE="$sanitize" -DRILL_BUILD_BENCHMARKS=OFF)
