@@ -42,6 +42,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MUTATIONS_FILE = Path(__file__).resolve().parent / "mutations.txt"
 DETERMINISTIC_LABELS = ("unit", "fuzz", "wire", "examples")
+# The unit test files built first, as their own small binary: most mutants fail one of
+# them, and then the other unit files need not be compiled for that mutant at all.
+QUICK_UNIT_FILES = ("keep_alive_rules", "field_validation", "callback_order", "sink_error_mapping",
+                    "http_framing", "deferred_body")
+QUICK_TARGET = "rill_mutation_quick_unit"
+QUICK_CMAKE = """
+# Added by scripts/mutate.py to its scratch copy only: the unit test files most likely to
+# fail, as one small binary built and run before the whole of rill_unit_tests.
+add_executable({target} {sources})
+target_link_libraries({target} PRIVATE rill::rill rill_warnings ${{RILL_DOCTEST_TARGET}} Threads::Threads)
+"""
 # A doctest failure line names the test file: ".../tests/unit/<file>.cpp:<line>: ERROR: ..."
 UNIT_FAILURE = re.compile(r"tests/unit/([\w.-]+\.(?:cpp|hpp)):\d+: (?:FATAL )?ERROR")
 # Timeouts in seconds: a mutant that makes a loop spin is killed by its timeout.
@@ -217,6 +228,17 @@ class Runner:
         self.src.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         sync_tree(self.source, self.src)
+        for rel in self.args.without:
+            victim = self.src / rel
+            if not victim.is_file():
+                fail(f"--without {rel}: no such file in the source tree")
+            victim.unlink()
+        unit_dir = self.src / "tests" / "unit"
+        self.quick = [f"unit/{name}.cpp" for name in ["main"] + list(QUICK_UNIT_FILES)
+                      if (unit_dir / f"{name}.cpp").is_file()] if not self.args.no_quick else []
+        if self.quick:
+            with open(self.src / "tests" / "CMakeLists.txt", "a") as cmake:
+                cmake.write(QUICK_CMAKE.format(target=QUICK_TARGET, sources=" ".join(self.quick)))
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         log = self.logs / "configure.log"
         log.write_text("")
@@ -252,15 +274,19 @@ class Runner:
     def label(self, label, log):
         """Builds what `label` needs and runs it; True when every test passed."""
         if label == "unit":
-            if not self.build_targets(["rill_unit_tests"], log):
-                return None
-            start = log.stat().st_size
-            ok = run([self.find_binary("rill_unit_tests"), "--no-intro", "--minimal"], self.build,
-                     UNIT_TIMEOUT, log)[0]
-            with open(log) as f:
-                f.seek(start)
-                self.unit_files = sorted(set(UNIT_FAILURE.findall(f.read())))
-            return ok
+            # The quick subset first; the whole unit binary only for a mutant that passes it.
+            for target in ([QUICK_TARGET] if self.quick else []) + ["rill_unit_tests"]:
+                if not self.build_targets([target], log):
+                    return None
+                start = log.stat().st_size
+                ok = run([self.find_binary(target), "--no-intro", "--minimal"], self.build, UNIT_TIMEOUT, log)[0]
+                with open(log, errors="replace") as f:
+                    f.seek(start)
+                    self.unit_files = sorted(set(UNIT_FAILURE.findall(f.read())))
+                if not ok:
+                    self.unit_binary = target
+                    return False
+            return True
         if label == "fuzz":
             if not self.build_targets([t for t, _ in self.replays], log):
                 return None
@@ -283,6 +309,7 @@ class Runner:
         result = {label: "-" for label in DETERMINISTIC_LABELS}
         result["random"] = "-"
         self.unit_files = []
+        self.unit_binary = None
         killed = False
         for label in DETERMINISTIC_LABELS:
             if killed and not self.args.all_labels:
@@ -290,13 +317,14 @@ class Runner:
             outcome = self.label(label, log)
             if outcome is None:
                 result["build"] = True
-                return result
+                break
             result[label] = "pass" if outcome else "KILLED"
             killed = killed or not outcome
-        if self.args.with_random:
+        if self.args.with_random and not result.get("build"):
             outcome = self.label("random", log)
             result["random"] = "build" if outcome is None else ("pass" if outcome else "KILLED")
         result["unit_files"] = self.unit_files
+        result["unit_binary"] = self.unit_binary
         return result
 
 
@@ -327,6 +355,13 @@ def main():
     parser.add_argument("--opt", default="-O0", metavar="FLAG",
                         help="optimisation flags of the Release build (default -O0: every mutant rebuilds "
                              "every unit test, and -O0 compiles them in about a third of -O3's time)")
+    parser.add_argument("--without", action="append", default=[], metavar="FILE",
+                        help="leave this test file (path from the repository root) out of the scratch copy, "
+                             "e.g. to see which mutants only it kills (repeatable)")
+    parser.add_argument("--from", dest="start_at", metavar="NAME",
+                        help="start at this mutant (to resume an interrupted run)")
+    parser.add_argument("--no-quick", action="store_true",
+                        help="always build and run the whole unit binary (no quick subset first)")
     parser.add_argument("--source", default=str(ROOT), metavar="DIR",
                         help="the tree to copy and mutate (default: this working tree)")
     args = parser.parse_args()
@@ -337,9 +372,13 @@ def main():
         mutations = [m for m in mutations if any(fnmatch.fnmatchcase(m.name, p) for p in args.only)]
     elif not args.extended:
         mutations = [m for m in mutations if not m.extended]
-    if args.only:
-        if not mutations:
-            fail("--only matched no mutant")
+    if args.only and not mutations:
+        fail("--only matched no mutant")
+    if args.start_at:
+        names = [m.name for m in mutations]
+        if args.start_at not in names:
+            fail(f"--from {args.start_at}: no such mutant in this selection")
+        mutations = mutations[names.index(args.start_at):]
     if args.list:
         for m in mutations:
             extra = f"  [equivalent: {m.equivalent}]" if m.equivalent else ""

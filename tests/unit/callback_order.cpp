@@ -480,3 +480,57 @@ TEST_CASE("bytes_queued() seen from inside a write counts what is left in flight
     CHECK(seen == std::vector<std::size_t>{5, 7, 4, 2});
     CHECK(body->bytes_queued() == 0);
 }
+
+TEST_CASE("a drain that falls due while on_drain runs calls it again once it returns") {
+    auto s = std::make_shared<LogState>();
+    s->budget = 0;
+    auto body = rill::make_deferred_body<LogSink>(marks(2, 1));
+    Body* raw = body.get();
+    int calls = 0;
+    body->on_drain([&calls, raw, s] {
+        if (++calls != 1) return;
+        s->budget = 0;
+        CHECK(raw->send("def") == SendStatus::backpressure);  // a new drain is promised...
+        s->budget = static_cast<std::size_t>(-1);
+        raw->flush();  // ...and falls due here, while this call still runs
+    });
+    body->each(LogSink(s));
+    CHECK(body->send("abc") == SendStatus::backpressure);
+    s->budget = static_cast<std::size_t>(-1);
+    body->flush();
+    CHECK(s->bytes == "abcdef");
+    CHECK(calls == 2);
+}
+
+TEST_CASE("a part sent from inside the write of a no-body head is refused: nothing follows the head") {
+    struct Case {
+        rill::Request request;
+        int status;
+        const char* head;
+    };
+    const Case cases[] = {
+        {{"HEAD", 1, "", ""}, 200, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"},
+        {{"GET", 1, "", ""}, 304, "HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\n"},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.status);
+        auto s = std::make_shared<LogState>();
+        auto body = rill::make_deferred_body<LogSink>();
+        body->each(LogSink(s));
+        Body* raw = body.get();
+        SendStatus inside = SendStatus::written;
+        bool sent = false;
+        s->inside_write = [&inside, &sent, raw] {
+            if (sent) return;
+            sent = true;
+            inside = raw->send("leak");
+        };
+        REQUIRE(body->respond(c.request, rill::ResponseHead(c.status).header("Content-Length", "4")) ==
+                rill::HeadStatus::ok);
+        CHECK(sent);
+        CHECK(inside == SendStatus::closed);
+        CHECK(s->bytes == c.head);
+        CHECK(body->state() == BodyState::closed);
+        CHECK(body->keep_alive());
+    }
+}
