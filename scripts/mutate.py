@@ -255,8 +255,13 @@ class Runner:
             target = f"rill_fuzz_replay_{corpus.name}"
             if corpus.is_dir() and target in targets:
                 self.replays.append((target, corpus))
-        self.wire_targets = [t for t in ("rill_wire_server",) if t in targets]
-        self.example_targets = [t for t in ("hello_deferred",) if t in targets]
+        # Every program a directory's tests start (Ninja names a directory's targets <dir>/all).
+        phony = subprocess.run(["ninja", "-C", str(self.build), "-t", "targets", "all"], capture_output=True,
+                               text=True).stdout if generator else ""
+        def directory(path, fallback):
+            return [f"{path}/all"] if f"{path}/all:" in phony else [t for t in fallback if t in targets]
+        self.wire_targets = directory("tests/wire", ("rill_wire_server",))
+        self.example_targets = directory("examples", ("hello_deferred", "sse_clock"))
 
     def build_targets(self, targets, log):
         if not targets:
