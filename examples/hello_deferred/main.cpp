@@ -1,9 +1,7 @@
 // hello_deferred: a small HTTP/1.1 server answering through rill deferred bodies.
 // See docs/examples.md for the routes, the flags and a walk through the code.
 
-#include <signal.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "../server/cli.hpp"
 #include "../server/event_loop.hpp"
 #include "../server/server.hpp"
 #include "routes.hpp"
@@ -29,18 +28,6 @@ constexpr const char* kUsage =
     "  --high-water       per-stream queue limit before backpressure (default 65536)\n"
     "  --idle-timeout-ms  time a client has to send a full request head (default 10000)\n";
 
-bool parse_number(const char* text, std::uint64_t max, std::uint64_t& out) {
-    const std::string_view s(text);
-    if (s.empty() || s.size() > 12) return false;
-    std::uint64_t v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (v > max) return false;
-    out = v;
-    return true;
-}
 
 // Each open stream is one descriptor: take all the kernel allows us.
 void raise_fd_limit() {
@@ -72,16 +59,16 @@ int main(int argc, char** argv) {
         if (arg == "--host") {
             opts.host = value;
         } else if (arg == "--port") {
-            ok = parse_number(value, 65535, n);
+            ok = rill_example::parse_number(value, 65535, n);
             opts.port = static_cast<std::uint16_t>(n);
         } else if (arg == "--delay-ms") {
-            ok = parse_number(value, 24ULL * 3600 * 1000, delay_ms);
+            ok = rill_example::parse_number(value, 24ULL * 3600 * 1000, delay_ms);
         } else if (arg == "--high-water") {
-            ok = parse_number(value, 1ULL << 30, n) && n > 0;
+            ok = rill_example::parse_number(value, 1ULL << 30, n) && n > 0;
             opts.body.high_water = static_cast<std::size_t>(n);
             opts.body.low_water = static_cast<std::size_t>(n / 4);
         } else if (arg == "--idle-timeout-ms") {
-            ok = parse_number(value, 24ULL * 3600 * 1000, n) && n > 0;
+            ok = rill_example::parse_number(value, 24ULL * 3600 * 1000, n) && n > 0;
             opts.idle_timeout = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(n));
         } else {
             std::fprintf(stderr, "hello_deferred: unknown option %s\n%s", argv[i - 1], kUsage);
@@ -95,20 +82,8 @@ int main(int argc, char** argv) {
 
     raise_fd_limit();
 
-    // Signals arrive as readable events on the loop, never in the middle of a body call.
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) {
-        std::perror("hello_deferred: sigprocmask");
-        return 1;
-    }
-    const int sigfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sigfd < 0) {
-        std::perror("hello_deferred: signalfd");
-        return 1;
-    }
+    rill_example::StopSignals signals("hello_deferred");  // before any thread starts
+    if (!signals.ok()) return 1;
 
     rill_example::EventLoop loop;
     if (!loop.ok()) {
@@ -122,24 +97,7 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    const bool v6 = opts.host.find(':') != std::string::npos;
-    std::printf("listening on http://%s%s%s:%u/\n", v6 ? "[" : "", opts.host.c_str(), v6 ? "]" : "",
-                static_cast<unsigned>(server.local_port()));
-    std::fflush(stdout);
+    rill_example::announce_listening(opts.host, server.local_port());
 
-    loop.watch(sigfd, EPOLLIN | EPOLLET, [&](std::uint32_t) {
-        signalfd_siginfo info{};
-        while (::read(sigfd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-        }
-        server.shutdown();
-        loop.stop();
-    });
-
-    if (!loop.run()) {
-        std::perror("hello_deferred: epoll_wait");
-        return 1;
-    }
-    loop.unwatch(sigfd);
-    ::close(sigfd);
-    return 0;
+    return signals.run(loop, [&] { server.shutdown(); });
 }

@@ -32,6 +32,7 @@
 
 // The query parser and the body pattern of hello_deferred, shared, not copied.
 #include "../hello_deferred/routes.hpp"
+#include "../server/cli.hpp"
 
 namespace {
 
@@ -43,18 +44,6 @@ constexpr const char* kUsage =
     "  --port      TCP port, 0 picks a free one (default 8080)\n"
     "  --delay-ms  delay before \"World\" on / (default 1000)\n";
 
-bool parse_number(const char* text, std::uint64_t max, std::uint64_t& out) {
-    const std::string_view s(text);
-    if (s.empty() || s.size() > 12) return false;
-    std::uint64_t v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (v > max) return false;
-    out = v;
-    return true;
-}
 
 // Producer threads, one per stream; joined at shutdown, reaped as they finish.
 class ProducerThreads {
@@ -172,9 +161,9 @@ int main(int argc, char** argv) {
         if (arg == "--host") {
             host = value;
         } else if (arg == "--port") {
-            ok = parse_number(value, 65535, port);
+            ok = rill_example::parse_number(value, 65535, port);
         } else if (arg == "--delay-ms") {
-            ok = parse_number(value, 24ULL * 3600 * 1000, delay_ms);
+            ok = rill_example::parse_number(value, 24ULL * 3600 * 1000, delay_ms);
         } else {
             std::fprintf(stderr, "hello_httplib: unknown option %s\n%s", argv[i - 1], kUsage);
             return 2;
@@ -256,9 +245,7 @@ int main(int argc, char** argv) {
                      static_cast<unsigned long long>(port));
         return 1;
     }
-    const bool v6 = host.find(':') != std::string::npos;
-    std::printf("listening on http://%s%s%s:%d/\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "", bound);
-    std::fflush(stdout);
+    rill_example::announce_listening(host, static_cast<unsigned>(bound));
 
     std::atomic<bool> listening_done{false};
     std::thread signals([&] {

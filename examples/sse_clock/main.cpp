@@ -14,8 +14,6 @@
 //   events <stream>: last-event-id=<id or -> next=<id>
 //   events <stream>: ended (<close reason>) after <n> ticks
 
-#include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,6 +29,7 @@
 
 #include <rill/sse.hpp>
 
+#include "../server/cli.hpp"
 #include "../server/event_loop.hpp"
 #include "../server/http_request_parser.hpp"
 #include "../server/server.hpp"
@@ -301,20 +300,8 @@ int main(int argc, char** argv) {
         }
     }
 
-    // Signals arrive as readable events on the loop, never in the middle of a body call.
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) {
-        std::perror("sse_clock: sigprocmask");
-        return 1;
-    }
-    const int sigfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sigfd < 0) {
-        std::perror("sse_clock: signalfd");
-        return 1;
-    }
+    rill_example::StopSignals signals("sse_clock");  // before any thread starts
+    if (!signals.ok()) return 1;
 
     EventLoop loop;
     if (!loop.ok()) {
@@ -333,24 +320,7 @@ int main(int argc, char** argv) {
     }
     app.start_heartbeats();
 
-    const bool v6 = opts.host.find(':') != std::string::npos;
-    std::printf("listening on http://%s%s%s:%u/\n", v6 ? "[" : "", opts.host.c_str(), v6 ? "]" : "",
-                static_cast<unsigned>(server.local_port()));
-    std::fflush(stdout);
+    rill_example::announce_listening(opts.host, server.local_port());
 
-    loop.watch(sigfd, EPOLLIN | EPOLLET, [&](std::uint32_t) {
-        signalfd_siginfo info{};
-        while (::read(sigfd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-        }
-        server.shutdown();
-        loop.stop();
-    });
-
-    if (!loop.run()) {
-        std::perror("sse_clock: epoll_wait");
-        return 1;
-    }
-    loop.unwatch(sigfd);
-    ::close(sigfd);
-    return 0;
+    return signals.run(loop, [&] { server.shutdown(); });
 }
