@@ -7,15 +7,14 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <string_view>
 
+#include "../common/routes.hpp"
 #include "../server/cli.hpp"
 #include "../server/event_loop.hpp"
+#include "../server/route_adapter.hpp"
 #include "../server/server.hpp"
-#include "routes.hpp"
 
 namespace {
 
@@ -41,44 +40,28 @@ void raise_fd_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    rill_example::CommonArgs args;
     rill_example::ServerOptions opts;
-    std::uint64_t delay_ms = 1000;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg(argv[i]);
-        if (arg == "--help" || arg == "-h") {
-            std::fputs(kUsage, stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            std::fprintf(stderr, "hello_deferred: %s needs a value\n%s", argv[i], kUsage);
-            return 2;
-        }
-        const char* value = argv[++i];
-        std::uint64_t n = 0;
-        bool ok = true;
-        if (arg == "--host") {
-            opts.host = value;
-        } else if (arg == "--port") {
-            ok = rill_example::parse_number(value, 65535, n);
-            opts.port = static_cast<std::uint16_t>(n);
-        } else if (arg == "--delay-ms") {
-            ok = rill_example::parse_number(value, 24ULL * 3600 * 1000, delay_ms);
-        } else if (arg == "--high-water") {
-            ok = rill_example::parse_number(value, 1ULL << 30, n) && n > 0;
-            opts.body.high_water = static_cast<std::size_t>(n);
-            opts.body.low_water = static_cast<std::size_t>(n / 4);
-        } else if (arg == "--idle-timeout-ms") {
-            ok = rill_example::parse_number(value, 24ULL * 3600 * 1000, n) && n > 0;
-            opts.idle_timeout = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(n));
-        } else {
-            std::fprintf(stderr, "hello_deferred: unknown option %s\n%s", argv[i - 1], kUsage);
-            return 2;
-        }
-        if (!ok) {
-            std::fprintf(stderr, "hello_deferred: bad value for %s: %s\n", argv[i - 1], value);
-            return 2;
-        }
-    }
+    const int status = rill_example::parse_args(
+        argc, argv, "hello_deferred", kUsage, args, [&](std::string_view flag, const char* value) {
+            using rill_example::FlagResult;
+            std::uint64_t n = 0;
+            if (flag == "--high-water") {
+                if (!rill_example::parse_number(value, 1ULL << 30, n) || n == 0) return FlagResult::bad;
+                opts.body.high_water = static_cast<std::size_t>(n);
+                opts.body.low_water = static_cast<std::size_t>(n / 4);
+                return FlagResult::ok;
+            }
+            if (flag == "--idle-timeout-ms") {
+                if (!rill_example::parse_number(value, 24ULL * 3600 * 1000, n) || n == 0) return FlagResult::bad;
+                opts.idle_timeout = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(n));
+                return FlagResult::ok;
+            }
+            return FlagResult::unknown;
+        });
+    if (status >= 0) return status;
+    opts.host = args.host;
+    opts.port = args.port;
 
     raise_fd_limit();
 
@@ -90,8 +73,12 @@ int main(int argc, char** argv) {
         std::perror("hello_deferred: epoll");
         return 1;
     }
-    rill_example::HelloApp app(loop, std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(delay_ms)));
-    rill_example::Server server(loop, opts, std::ref(app));
+    rill_example::LoopScheduler scheduler(loop);
+    rill_example::HelloApp app(scheduler, args.delay);
+    rill_example::Server server(loop, opts, [&app](const rill_example::HttpRequest& req,
+                                                   const rill_example::BodyPtr& body) {
+        app(rill_example::route_request(req), body);
+    });
     if (const std::string err = server.listen(); !err.empty()) {
         std::fprintf(stderr, "hello_deferred: %s\n", err.c_str());
         return 1;

@@ -30,9 +30,10 @@
 #include <rill/httplib.hpp>
 #include <rill/pull.hpp>
 
-// The query parser and the body pattern of hello_deferred, shared, not copied.
-#include "../hello_deferred/routes.hpp"
-#include "../server/cli.hpp"
+// The command line of every example server, and the query parser and body pattern
+// of the shared routes: shared, not copied.
+#include "../common/cli_args.hpp"
+#include "../common/routes.hpp"
 
 namespace {
 
@@ -143,36 +144,12 @@ void text(httplib::Response& res, int status, const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string host = "127.0.0.1";
-    std::uint64_t port = 8080;
-    std::uint64_t delay_ms = 1000;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg(argv[i]);
-        if (arg == "--help" || arg == "-h") {
-            std::fputs(kUsage, stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            std::fprintf(stderr, "hello_httplib: %s needs a value\n%s", argv[i], kUsage);
-            return 2;
-        }
-        const char* value = argv[++i];
-        bool ok = true;
-        if (arg == "--host") {
-            host = value;
-        } else if (arg == "--port") {
-            ok = rill_example::parse_number(value, 65535, port);
-        } else if (arg == "--delay-ms") {
-            ok = rill_example::parse_number(value, 24ULL * 3600 * 1000, delay_ms);
-        } else {
-            std::fprintf(stderr, "hello_httplib: unknown option %s\n%s", argv[i - 1], kUsage);
-            return 2;
-        }
-        if (!ok) {
-            std::fprintf(stderr, "hello_httplib: bad value for %s: %s\n", argv[i - 1], value);
-            return 2;
-        }
-    }
+    rill_example::CommonArgs args;
+    const int status =
+        rill_example::parse_args(argc, argv, "hello_httplib", kUsage, args, rill_example::no_extra_flags);
+    if (status >= 0) return status;
+    const std::string& host = args.host;
+    const std::uint64_t port = args.port;
 
     // SIGTERM and SIGINT are taken by one thread with sigwait; every other thread
     // (httplib's workers too) inherits the blocked mask. SIGPIPE: a client that left.
@@ -188,7 +165,7 @@ int main(int argc, char** argv) {
     httplib::Server svr;
     // One worker per open stream is httplib's model: allow plenty of them.
     svr.new_task_queue = [] { return new httplib::ThreadPool(64); };
-    const auto delay = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(delay_ms));
+    const auto delay = args.delay;
 
     svr.Get("/", [&](const httplib::Request& req, httplib::Response& res) {
         if (req.target != "/") return text(res, 400, "/ takes no query\n");

@@ -1,8 +1,9 @@
 #ifndef RILL_EXAMPLE_CLI_HPP
 #define RILL_EXAMPLE_CLI_HPP
 
-// What every example's main() shares: its numeric flags, the first stdout line
-// the tests wait for, and SIGINT/SIGTERM delivered as loop events.
+// The epoll examples' half of the shared command line: SIGINT/SIGTERM delivered
+// as loop events. The loop-independent half (flags, the first stdout line) is
+// ../common/cli_args.hpp, shared with the servers on other loops.
 
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -10,33 +11,11 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <string>
-#include <string_view>
 
+#include "../common/cli_args.hpp"
 #include "event_loop.hpp"
 
 namespace rill_example {
-
-/// A flag's value: plain decimal, at most 12 digits, at most `max`.
-inline bool parse_number(const char* text, std::uint64_t max, std::uint64_t& out) {
-    const std::string_view s(text);
-    if (s.empty() || s.size() > 12) return false;
-    std::uint64_t v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (v > max) return false;
-    out = v;
-    return true;
-}
-
-/// The first line on stdout, `listening on http://HOST:PORT/`, flushed at once.
-inline void announce_listening(const std::string& host, unsigned port) {
-    const bool v6 = host.find(':') != std::string::npos;
-    std::printf("listening on http://%s%s%s:%u/\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "", port);
-    std::fflush(stdout);
-}
 
 /// SIGINT and SIGTERM as readable events on the loop, never in the middle of a body
 /// call. Create it before any thread, so that every thread inherits the blocked mask.

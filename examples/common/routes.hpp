@@ -1,31 +1,65 @@
 #ifndef RILL_EXAMPLE_ROUTES_HPP
 #define RILL_EXAMPLE_ROUTES_HPP
 
-// The application behind hello_deferred: it answers each request through a
-// rill::DeferredBody, mostly later than the request arrived. Routes:
+// The application every example server runs (hello_deferred on the epoll server,
+// hello_asio, hello_uv, hello_h2; hello_httplib reuses its query parser and
+// pattern). It answers each request through a rill::Body, mostly later than the
+// request arrived, and knows nothing of the server: it sees the request as a
+// RouteRequest and the loop as a Scheduler. Routes:
 //
 //   /                      "Hello, " at once, "World" after the configured delay
 //   /stream?parts&size&interval-ms   chunked parts of a fixed pattern
 //   /fixed?parts&size&interval-ms    the same with Content-Length
 //   /trailers?parts&size&interval-ms the same, chunked, ending in an X-Checksum trailer
+//   other paths 404; methods other than GET and HEAD 405 (Allow: GET, HEAD); bad query 400
 //
 // Pattern: body byte k is kPatternAlphabet[k % 62]. Checksum: 64-bit FNV-1a of
-// the body, 16 lowercase hex digits.
+// the body, 16 lowercase hex digits. Errors found before routing (400 malformed
+// request, 431 oversized head, 413 request body too large) are the server's.
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#if __has_include(<rill/body.hpp>)
+#include <rill/body.hpp>
+#else
+// TEMPORARY (helper "routes"): until rill::Body lands, the epoll server's body type.
 #include <rill/deferred_body.hpp>
-
-#include "../server/event_loop.hpp"
-#include "../server/http_request_parser.hpp"
-#include "../server/server.hpp"
+#include <rill/posix_socket_sink.hpp>
+namespace rill {
+using Body = DeferredBody<PosixSocketSink>;
+using BodyPtr = std::shared_ptr<Body>;
+}  // namespace rill
+#endif
 
 namespace rill_example {
+
+/// What routes need from a server's loop. Each server implements it on its own timers.
+class Scheduler {
+public:
+    using TimerId = std::uint64_t;  ///< 0 names no timer
+    virtual ~Scheduler() = default;
+    /// Runs `fn` once on the loop thread after `delay`; returns a non-zero id.
+    virtual TimerId add_timer(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+    /// Drops a pending timer; a no-op for 0, a fired or an already cancelled id.
+    virtual void cancel_timer(TimerId id) = 0;
+    /// Runs `fn` soon on the loop thread, never inside the current call.
+    virtual void post(std::function<void()> fn) = 0;
+};
+
+/// A request as the routes see it; the server's parser fills it. Views stay valid
+/// only during the call.
+struct RouteRequest {
+    std::string_view method;
+    std::string_view path;   ///< without the query
+    std::string_view query;  ///< after '?', without it
+    rill::Request framing;   ///< what rill needs to frame the response
+};
 
 constexpr std::string_view kPatternAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -53,8 +87,14 @@ inline bool parse_parts_query(std::string_view query, PartsQuery& out) {
         const std::size_t eq = item.find('=');
         if (eq == std::string_view::npos) return false;
         const std::string_view key = item.substr(0, eq);
+        const std::string_view digits = item.substr(eq + 1);
+        // Seven digits hold every limit below and cannot overflow.
+        if (digits.empty() || digits.size() > 7) return false;
         std::uint64_t value = 0;
-        if (!detail::parse_decimal(item.substr(eq + 1), value) || item.size() - eq - 1 > 7) return false;
+        for (char c : digits) {
+            if (c < '0' || c > '9') return false;
+            value = value * 10 + static_cast<std::uint64_t>(c - '0');
+        }
         int index = -1;
         std::uint64_t max = 0;
         if (key == "parts") {
@@ -103,7 +143,7 @@ inline std::string_view pattern_slice(std::uint64_t offset, std::size_t size) {
 /// Sends `parts` slices of the pattern, paced by a timer or by the client's reading.
 class PartStream : public std::enable_shared_from_this<PartStream> {
 public:
-    PartStream(EventLoop& loop, BodyPtr body, const PartsQuery& q, bool trailers)
+    PartStream(Scheduler& loop, rill::BodyPtr body, const PartsQuery& q, bool trailers)
         : loop_(loop), body_(std::move(body)), left_(q.parts), size_(static_cast<std::size_t>(q.size)),
           interval_(static_cast<std::chrono::milliseconds::rep>(q.interval_ms)), trailers_(trailers) {}
 
@@ -128,7 +168,7 @@ private:
     void schedule() {
         auto self = shared_from_this();
         timer_ = loop_.add_timer(interval_, [self] {
-            self->timer_ = EventLoop::TimerId{};
+            self->timer_ = 0;
             self->step();
         });
     }
@@ -165,9 +205,9 @@ private:
         }
     }
 
-    EventLoop& loop_;
-    BodyPtr body_;
-    EventLoop::TimerId timer_;
+    Scheduler& loop_;
+    rill::BodyPtr body_;
+    Scheduler::TimerId timer_ = 0;
     std::uint64_t left_;
     std::size_t size_;
     std::chrono::milliseconds interval_;
@@ -177,16 +217,18 @@ private:
     bool done_ = false;
 };
 
+/// The routes above, on any server: it hands each request and its body to operator().
 class HelloApp {
 public:
-    HelloApp(EventLoop& loop, std::chrono::milliseconds delay) : loop_(loop), delay_(delay) {
+    HelloApp(Scheduler& loop, std::chrono::milliseconds delay) : loop_(loop), delay_(delay) {
         // Build the 1 MiB pattern now, so that it is part of the startup footprint
         // rather than a jump in memory on the first stream.
         (void)pattern_slice(0, 0);
     }
 
-    void operator()(const HttpRequest& req, const BodyPtr& body) {
-        const rill::Request framing = req.framing_request();
+    /// Answers one request; it may respond now or keep `body` and respond later.
+    void operator()(const RouteRequest& req, const rill::BodyPtr& body) {
+        const rill::Request& framing = req.framing;
         enum class Route { hello, stream, fixed, trailers };
         Route route;
         if (req.path == "/") {
@@ -222,7 +264,7 @@ public:
     }
 
 private:
-    void hello(const rill::Request& framing, const BodyPtr& body) {
+    void hello(const rill::Request& framing, const rill::BodyPtr& body) {
         rill::ResponseHead head(200);
         head.header("Content-Type", "text/plain");
         if (body->respond(framing, head) != rill::HeadStatus::ok) return body->abort();
@@ -230,14 +272,14 @@ private:
         (void)body->send("Hello, ");
         // The timer owns the body until it fires; on_close cancels it if the client
         // leaves first, so an abandoned stream frees its memory at once.
-        EventLoop::TimerId id = loop_.add_timer(delay_, [body] {
+        const Scheduler::TimerId id = loop_.add_timer(delay_, [body] {
             (void)body->send("World");
             body->close();
         });
-        body->on_close([&loop = loop_, id](rill::CloseReason) mutable { loop.cancel_timer(id); });
+        body->on_close([&loop = loop_, id](rill::CloseReason) { loop.cancel_timer(id); });
     }
 
-    static void text(Body& body, const rill::Request& framing, int status, std::string_view msg,
+    static void text(rill::Body& body, const rill::Request& framing, int status, std::string_view msg,
                      std::string_view allow = {}) {
         rill::ResponseHead head(status);
         head.header("Content-Type", "text/plain").header("Content-Length", std::to_string(msg.size()));
@@ -247,7 +289,7 @@ private:
         body.close();
     }
 
-    EventLoop& loop_;
+    Scheduler& loop_;
     std::chrono::milliseconds delay_;
 };
 
