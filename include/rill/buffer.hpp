@@ -26,6 +26,7 @@ enum class WriteStatus : unsigned char {
     would_block,  ///< `bytes` were taken (maybe 0) and no more fit now: the body waits for flush()
     closed,       ///< the peer is gone; the body ends with CloseReason::peer_closed
     error,        ///< the transport failed; the body ends with CloseReason::write_error
+    pending,      ///< a completion sink started writing `bytes` and calls Body::complete_write later
 };
 
 /// Returned by Sink::write: how many bytes were taken from the front of the buffers, and why it stopped.
@@ -40,6 +41,8 @@ struct WriteResult {
     }
     static constexpr WriteResult closed(int err = 0) noexcept { return {0, WriteStatus::closed, err}; }
     static constexpr WriteResult failed(int err = 0) noexcept { return {0, WriteStatus::error, err}; }
+    /// Only from a sink with `completes_later`: the first `n` offered bytes are being written.
+    static constexpr WriteResult pending(std::size_t n) noexcept { return {n, WriteStatus::pending, 0}; }
 };
 
 /// Sum of the sizes of `count` buffers.

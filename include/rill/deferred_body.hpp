@@ -1,511 +1,70 @@
 #ifndef RILL_DEFERRED_BODY_HPP
 #define RILL_DEFERRED_BODY_HPP
 
-// rill::DeferredBody: a response body whose parts arrive later. The server
-// hands over its sink with each(), the application calls send() whenever data
-// is ready and close() at the end; on_close reports once how it ended.
+// rill::DeferredBody<Sink>: a rill::Body streaming into one server's Sink. The
+// server hands its sink over with each(); the application sees only rill::Body.
 
-#include <cstddef>
-#include <cstdint>
-#include <functional>
 #include <memory>
 #include <new>
-#include <stdexcept>
-#include <string>
-#include <string_view>
 #include <utility>
 
-#include "rill/buffer.hpp"
-#include "rill/detail/segment_queue.hpp"
-#include "rill/fields.hpp"
-#include "rill/framing.hpp"
-#include "rill/response.hpp"
+#include "rill/body.hpp"
 #include "rill/sink.hpp"
-#include "rill/status.hpp"
-
-#ifndef RILL_GATHER_MAX
-/// Buffers offered to a sink in one write() when the queue is flushed.
-#define RILL_GATHER_MAX 64
-#endif
 
 namespace rill {
 
-/// Thrown for a programming error in the use of a body (each() twice); never for I/O.
-class UsageError : public std::logic_error {
-public:
-    using std::logic_error::logic_error;
-};
-
-/// What send() does once the queue reaches the high-water mark.
-enum class OverflowPolicy : std::uint8_t {
-    queue,   ///< keep the part and answer backpressure: nothing is lost, memory is the producer's duty
-    reject,  ///< refuse the part and answer would_block: the queue stays within high-water + one part
-};
-
-/// Per-body settings.
-struct BodyOptions {
-    std::size_t high_water = std::size_t{64} * 1024;  ///< queued bytes above which send() answers backpressure
-    std::size_t low_water = std::size_t{16} * 1024;  ///< on_drain fires when the queue falls below this
-    OverflowPolicy overflow = OverflowPolicy::queue;
-};
-
-/// A deferred HTTP response body streaming into a Sink. Not thread-safe: call it
-/// from the thread that runs the sink's transport. Create it with
-/// make_deferred_body() so that a callback which drops the last reference
-/// cannot destroy it while it is still working.
+/// A deferred response body streaming into a Sink. Create it with make_deferred_body()
+/// so that a callback which drops the last reference cannot destroy it while it is still
+/// working; hand it to application code as a BodyPtr.
 template <class Sink>
-class DeferredBody : public std::enable_shared_from_this<DeferredBody<Sink>> {
+class DeferredBody final : public Body {
     static_assert(detail::sink_check<Sink>::value, "rill: DeferredBody needs a Sink");
 
 public:
     using sink_type = Sink;
 
-    explicit DeferredBody(BodyOptions options = {}) : opts_(options) {
-        if (opts_.low_water > opts_.high_water) opts_.low_water = opts_.high_water;
-    }
-    DeferredBody(const DeferredBody&) = delete;
-    DeferredBody& operator=(const DeferredBody&) = delete;
-    ~DeferredBody() {
-        if (has_sink_) held_sink()->~Sink();
-    }
-
-    /// Validates the head against the request, chooses the framing and queues the head
-    /// (sent at once if the sink is there). Anything but HeadStatus::ok wrote nothing.
-    /// A response that can carry no body (HEAD, 204, 304, 101, a 2xx to CONNECT, or a
-    /// Content-Length of 0) ends here: state() is no longer open, later sends answer closed.
-    /// Without respond() the body is raw: bytes pass through unframed.
-    [[nodiscard]] HeadStatus respond(const Request& request, const ResponseHead& head) {
-        if (state_ == BodyState::closing || state_ == BodyState::closed) return HeadStatus::body_closed;
-        if (responded_ || body_bytes_ != 0 || bytes_sent_ != 0 || bytes_queued() != 0)
-            return HeadStatus::already_started;
-        PreparedHead prepared = prepare_head(request, head);
-        if (prepared.status != HeadStatus::ok) return prepared.status;
-        responded_ = true;
-        plan_ = prepared.plan;
-        remaining_ = plan_.content_length;
-        CallScope scope(*this);
-        // Nothing may follow the head: the response is complete once it is out, so a
-        // keep-alive connection can go on without waiting for the application's close().
-        // Closing before the head is written also refuses a part sent from inside that write.
-        if (plan_.framing == Framing::none || (plan_.framing == Framing::fixed && remaining_ == 0)) {
-            end_reason_ = CloseReason::completed;
-            state_ = BodyState::closing;
-        }
-        (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
-        return HeadStatus::ok;
+    explicit DeferredBody(BodyOptions options = {}) : Body(options, sink_completes_later_v<Sink>) {}
+    ~DeferredBody() override {
+        if (has_sink()) held_sink()->~Sink();
     }
 
     /// The server hands over its sink; parts sent earlier are flushed into it first.
     /// Calling it twice throws UsageError. On a body that already ended, the sink is
     /// told how it ended and is not kept.
     void each(Sink sink) {
-        if (each_called_)
+        if (each_called())
             throw UsageError("rill::DeferredBody::each() called twice: a body streams into one sink");
-        each_called_ = true;
+        mark_each_called();
         CallScope scope(*this);
-        if (state_ == BodyState::closed) {
+        if (state() == BodyState::closed) {
             hold_self();
-            sink.finish(reason_);
+            sink.finish(close_reason());
             return;
         }
         ::new (static_cast<void*>(sink_storage_)) Sink(std::move(sink));
-        has_sink_ = true;
-        if (state_ == BodyState::waiting) state_ = BodyState::open;
-        pump();
+        attach_sink();
     }
 
-    /// Sends one part: written at once when the sink can take it, else queued (copied).
-    /// With a declared Content-Length, the part that completes it also ends the body.
-    [[nodiscard]] SendStatus send(std::string_view part) { return send_part(part, nullptr); }
-    /// Sends one part by move: queued without a copy when it cannot be written at once.
-    [[nodiscard]] SendStatus send(std::string&& part) { return send_part(part, &part); }
-    [[nodiscard]] SendStatus send(const char* part) { return send_part(std::string_view(part), nullptr); }
-
-    /// Ends the body once every queued byte is out. Idempotent (later calls say already_closed).
-    CloseStatus close() { return close_with(nullptr); }
-    /// Ends a chunked body with trailer fields (declare them in a Trailer header).
-    CloseStatus close(const Fields& trailers) { return close_with(&trailers); }
-
-    /// Ends the body now, dropping what is queued. No-op on an ended body.
-    void abort(CloseReason reason = CloseReason::aborted) {
-        if (reason == CloseReason::completed) reason = CloseReason::aborted;
-        CallScope scope(*this);
-        finish_body(reason);
-    }
-
-    /// The server calls this when its transport can take more bytes.
-    void flush() {
-        CallScope scope(*this);
-        pump();
-    }
-
-    /// While corked, parts are only queued; uncork() writes them in one gather write.
-    void cork() noexcept { ++cork_; }
-    void uncork() {
-        if (cork_ == 0) return;
-        if (--cork_ == 0) flush();
-    }
-
-    /// Called once with the reason the body ended; at once if it already has. Never called
-    /// when replaced before the end, or when the body is destroyed before it ended.
-    template <class F>
-    void on_close(F&& callback) {
-        if (state_ == BodyState::closed) {
-            CallScope scope(*this);
-            hold_self();
-            std::forward<F>(callback)(reason_);
-            return;
-        }
-        on_close_ = std::forward<F>(callback);
-    }
-
-    /// Called when the queue falls below the low-water mark (or empties) after a send()
-    /// answered backpressure or would_block. On a body that has ended it is dropped at once.
-    /// The callable stays alive for its whole call, even when it ends the body.
-    template <class F>
-    void on_drain(F&& callback) {
-        ++drain_generation_;
-        if (state_ == BodyState::closed) return;  // kept, it would hold its captures forever
-        on_drain_ = std::forward<F>(callback);
-    }
-
-    BodyState state() const noexcept { return state_; }
-    /// True once the body takes no more parts (close(), abort(), a failed sink, or a response
-    /// that can have no body); its last bytes may still be going out (state() closing).
-    bool ended() const noexcept { return state_ == BodyState::closing || state_ == BodyState::closed; }
-    /// Why the body ended; meaningful once state() is closed.
-    CloseReason close_reason() const noexcept { return reason_; }
-    /// Bytes (head and framing included) waiting for the sink. Seen from inside Sink::write,
-    /// this includes what is left of a part being written straight to the sink.
-    std::size_t bytes_queued() const noexcept { return queue_.bytes() + reentrant_.bytes() + in_flight_; }
-    /// Bytes (head and framing included) the sink has taken.
-    std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
-    /// Body bytes the application has sent and rill accepted.
-    std::uint64_t body_bytes() const noexcept { return body_bytes_; }
-    Framing framing() const noexcept { return plan_.framing; }
-    /// True once the body completed and the connection may carry the next request.
-    bool keep_alive() const noexcept {
-        return state_ == BodyState::closed && reason_ == CloseReason::completed && plan_.persistent;
-    }
-    const BodyOptions& options() const noexcept { return opts_; }
     /// The held sink, or nullptr before each() and after the body ended.
-    Sink* sink() noexcept { return has_sink_ ? held_sink() : nullptr; }
+    Sink* sink() noexcept { return has_sink() ? held_sink() : nullptr; }
 
 private:
-    enum class Drive : std::uint8_t { done, more, blocked, failed };
-
-    // A callback or a sink may drop the last shared_ptr to this body. The outermost
-    // public call keeps the body alive until it returns, paying (one reference count)
-    // only when it calls out of rill.
-    struct CallScope {
-        explicit CallScope(DeferredBody& b) noexcept : body(b) { ++body.depth_; }
-        ~CallScope() {
-            if (--body.depth_ == 0 && body.keep_self_) {
-                auto last = std::move(body.keep_self_);
-            }
-        }
-        CallScope(const CallScope&) = delete;
-        CallScope& operator=(const CallScope&) = delete;
-        DeferredBody& body;
-    };
-
-    SendStatus send_part(std::string_view data, std::string* owned) {
-        CallScope scope(*this);
-        const SendStatus status = send_framed(data, owned);
-        // Only an answer that tells the producer to wait promises it an on_drain.
-        if (status == SendStatus::backpressure || status == SendStatus::would_block) drain_pending_ = true;
-        return status;
+    WriteResult sink_write(const ConstBuffer* buffers, std::size_t count) override {
+        return held_sink()->write(buffers, count);
     }
-
-    SendStatus send_framed(std::string_view data, std::string* owned) {
-        if (state_ == BodyState::closing || state_ == BodyState::closed) {
-            const bool length_reached = plan_.framing == Framing::fixed && remaining_ == 0 && !data.empty();
-            return length_reached ? SendStatus::length_exceeded : SendStatus::closed;
-        }
-        if (data.empty()) return queue_status(SendStatus::written);
-        if (plan_.framing == Framing::fixed && data.size() > remaining_) return SendStatus::length_exceeded;
-        if (opts_.overflow == OverflowPolicy::reject && bytes_queued() != 0 &&
-            bytes_queued() >= opts_.high_water)
-            return SendStatus::would_block;
-        if (plan_.framing == Framing::fixed) remaining_ -= data.size();
-        body_bytes_ += data.size();
-        if (plan_.framing == Framing::chunked) {
-            char header[detail::chunk_header_max];
-            const std::size_t len = detail::format_chunk_header(header, data.size());
-            return emit(detail::Framed{{header, len}, data, "\r\n"}, owned);
-        }
-        const SendStatus status = emit(detail::Framed{{}, data, {}}, owned);
-        // The declared length is reached: the response is complete on the wire, whether or
-        // not the application calls close(), so a client that hangs up now is not an error.
-        if (plan_.framing == Framing::fixed && remaining_ == 0 && state_ == BodyState::open)
-            (void)close_with(nullptr);
-        return status;
-    }
-
-    CloseStatus close_with(const Fields* trailers) {
-        const bool has_trailers = trailers != nullptr && !trailers->empty();
-        if (has_trailers && !detail::valid_trailers(*trailers)) return CloseStatus::invalid_trailer;
-        if (state_ == BodyState::closing || state_ == BodyState::closed) {
-            // A fixed-length body that ended with its last byte still answers for its trailers.
-            const bool dropped = has_trailers && plan_.framing != Framing::chunked;
-            return dropped ? CloseStatus::trailers_dropped : CloseStatus::already_closed;
-        }
-        CallScope scope(*this);
-        CloseStatus status = CloseStatus::ok;
-        end_reason_ = (plan_.framing == Framing::fixed && remaining_ != 0) ? CloseReason::truncated
-                                                                           : CloseReason::completed;
-        state_ = BodyState::closing;
-        if (plan_.framing == Framing::chunked) {
-            if (has_trailers) {
-                std::string last = detail::last_chunk(*trailers);
-                (void)emit(detail::Framed{{}, last, {}}, &last);
-            } else {
-                (void)emit(detail::Framed{{}, "0\r\n\r\n", {}}, nullptr);
-            }
-        } else if (has_trailers) {
-            status = CloseStatus::trailers_dropped;
-        }
-        // Finishes at once when nothing is left to write; a busy sink finishes on a later flush().
-        if (state_ == BodyState::closing && bytes_queued() == 0) pump();
-        return status;
-    }
-
-    SendStatus queue_status(SendStatus idle) const noexcept {
-        if (bytes_queued() > opts_.high_water) return SendStatus::backpressure;
-        return bytes_queued() == 0 ? idle : SendStatus::queued;
-    }
-
-    // Writes at once when nothing is ahead of this part, queues what is left.
-    SendStatus emit(const detail::Framed& f, std::string* owned) {
-        if (in_write_) {
-            // Called from inside Sink::write (directly or through a callback): the buffers
-            // being written point into queue_, so the part waits aside until write returns.
-            push(reentrant_, f, owned, 0);
-            return queue_status(SendStatus::queued);
-        }
-        std::size_t done = 0;
-        if (has_sink_ && cork_ == 0 && !pumping_ && queue_.empty()) {
-            ConstBuffer bufs[3];
-            std::size_t n = 0;
-            for (std::string_view piece : {f.prefix, f.data, f.suffix})
-                if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
-            in_flight_ = f.size();
-            struct Landed {  // even when the sink throws
-                std::size_t& bytes;
-                ~Landed() { bytes = 0; }
-            } landed{in_flight_};
-            const Drive d = drive(bufs, n, done);
-            if (d == Drive::failed) return SendStatus::closed;
-            if (d == Drive::done && reentrant_.empty() && state_ != BodyState::closing && !drain_pending_)
-                return SendStatus::written;
-        }
-        if (done < f.size()) push(queue_, f, owned, done);
-        if (!reentrant_.empty() || (queue_.empty() && (state_ == BodyState::closing || drain_pending_))) {
-            // What the sink sent from inside write() follows now; a body closed from there may
-            // be done; a drain promised from there is due. A queue left behind means the sink
-            // is busy: the next flush() goes on.
-            queue_.append(reentrant_);
-            pump();
-            if (state_ == BodyState::closed)
-                return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
-        }
-        return queue_status(done == f.size() ? SendStatus::written : SendStatus::queued);
-    }
-
-    static void push(detail::SegmentQueue& q, const detail::Framed& f, std::string* owned, std::size_t skip) {
-        if (owned != nullptr)
-            q.push_owned(std::move(*owned), f.prefix, !f.suffix.empty(), skip);
-        else
-            q.push_copy(f, skip);
-    }
-
-    // One Sink::write. `taken` receives the bytes the sink took.
-    Drive write_once(const ConstBuffer* bufs, std::size_t n, std::size_t& taken) {
-        const std::size_t offered = buffer_size(bufs, n);
-        WriteResult r;
-        hold_self();  // the sink may drop the last reference to this body
-        {
-            FlagScope writing(in_write_);
-            r = held_sink()->write(bufs, n);
-        }
-        if (state_ == BodyState::closed) {  // the body was ended from inside write()
-            if (r.bytes <= offered) bytes_sent_ += r.bytes;
-            release_sink(reason_);
-            return Drive::failed;
-        }
-        if (r.bytes > offered) {  // a broken sink: never read past what was offered
-            finish_body(CloseReason::write_error);
-            return Drive::failed;
-        }
-        taken = r.bytes;
-        bytes_sent_ += r.bytes;
-        switch (r.status) {
-            case WriteStatus::ok:
-                if (r.bytes == offered) return Drive::done;
-                return r.bytes == 0 ? Drive::blocked : Drive::more;  // no progress: wait for flush()
-            case WriteStatus::would_block:
-                return r.bytes == offered ? Drive::done : Drive::blocked;
-            case WriteStatus::closed:
-                finish_body(CloseReason::peer_closed);
-                return Drive::failed;
-            case WriteStatus::error:
-                finish_body(CloseReason::write_error);
-                return Drive::failed;
-        }
-        return Drive::failed;
-    }
-
-    // Offers caller-owned buffers until all are taken, the sink would block, or it fails.
-    Drive drive(ConstBuffer* bufs, std::size_t n, std::size_t& written) {
-        std::size_t i = 0;
-        for (;;) {
-            while (i < n && bufs[i].size == 0) ++i;
-            if (i == n) return Drive::done;
-            std::size_t taken = 0;
-            const Drive d = write_once(bufs + i, n - i, taken);
-            if (d == Drive::failed) return d;
-            written += taken;
-            in_flight_ -= taken;
-            while (i < n && taken >= bufs[i].size) taken -= bufs[i++].size;
-            if (taken != 0) {
-                bufs[i].data += taken;
-                bufs[i].size -= taken;
-            }
-            if (d == Drive::blocked) return d;
-        }
-    }
-
-    // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
-    void pump() {
-        if (!has_sink_ || cork_ != 0 || pumping_ || in_write_) return;
-        {
-            FlagScope pumping(pumping_);
-            while (!queue_.empty()) {
-                // Gathered afresh each time: a write may have added to the queue.
-                ConstBuffer bufs[RILL_GATHER_MAX];
-                const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
-                std::size_t taken = 0;
-                const Drive d = write_once(bufs, n, taken);
-                if (d == Drive::failed) return;
-                queue_.consume(taken);
-                queue_.append(reentrant_);
-                if (d == Drive::blocked) break;
-            }
-        }
-        if (queue_.empty() && state_ == BodyState::closing) {
-            finish_body(end_reason_);
-        } else if (drain_pending_ && (queue_.bytes() < opts_.low_water || queue_.empty())) {
-            drain_pending_ = false;
-            fire_drain();
-        }
-    }
-
-    // The callable may end the body (which drops on_drain_), replace itself or throw: it
-    // runs from a local, so it lives until it returns, and goes back unless it was replaced
-    // or the body ended meanwhile. A drain that falls due while it runs (a send inside it
-    // answered backpressure, and the queue emptied) is not nested: the call is repeated.
-    void fire_drain() {
-        if (in_drain_) {
-            drain_again_ = true;
-            return;
-        }
-        if (!on_drain_) return;
-        hold_self();
-        {
-            FlagScope draining(in_drain_);
-            struct Running {
-                DeferredBody& body;
-                std::function<void()> callback;
-                unsigned generation;
-                ~Running() {
-                    if (body.drain_generation_ == generation && body.state_ != BodyState::closed)
-                        body.on_drain_ = std::move(callback);
-                }
-            } running{*this, std::move(on_drain_), drain_generation_};
-            on_drain_ = nullptr;
-            do {
-                drain_again_ = false;
-                running.callback();
-            } while (drain_again_ && state_ != BodyState::closed && drain_generation_ == running.generation);
-        }
-        // Due while it ran, and it replaced itself meanwhile: the replacement's turn.
-        if (drain_again_ && state_ != BodyState::closed) {
-            drain_again_ = false;
-            fire_drain();
-        }
-    }
-
-    // Before any callback: keeps the body alive until the outermost public call returns.
-    void hold_self() {
-        if (depth_ != 0 && !keep_self_) keep_self_ = this->weak_from_this().lock();
-    }
-
-    void finish_body(CloseReason reason) {
-        if (state_ == BodyState::closed) return;
-        hold_self();
-        state_ = BodyState::closed;
-        reason_ = reason;
-        queue_.clear();
-        reentrant_.clear();
-        in_flight_ = 0;
-        drain_pending_ = false;
-        // Callbacks often capture a shared_ptr to this body: dropping them breaks the cycle.
-        std::function<void(CloseReason)> on_close = std::move(on_close_);
-        on_close_ = nullptr;
-        on_drain_ = nullptr;
-        if (!in_write_) release_sink(reason);  // else write_once() does it once write() returns
-        if (on_close) on_close(reason);
+    void sink_finish(CloseReason reason) override {
+        Sink sink = std::move(*held_sink());
+        held_sink()->~Sink();
+        detach_sink();
+        sink.finish(reason);
     }
 
     Sink* held_sink() noexcept { return std::launder(reinterpret_cast<Sink*>(sink_storage_)); }
 
-    // Tells the sink how the body ended and lets it go.
-    void release_sink(CloseReason reason) {
-        if (!has_sink_) return;
-        Sink sink = std::move(*held_sink());
-        held_sink()->~Sink();
-        has_sink_ = false;
-        sink.finish(reason);
-    }
-
-    // Raises a flag for a scope, and lowers it even if a sink throws.
-    struct FlagScope {
-        explicit FlagScope(bool& flag) noexcept : flag_(flag) { flag_ = true; }
-        ~FlagScope() { flag_ = false; }
-        FlagScope(const FlagScope&) = delete;
-        FlagScope& operator=(const FlagScope&) = delete;
-        bool& flag_;
-    };
-
-    BodyOptions opts_;
     // The sink lives here from each() until the body ends. Not a std::optional: GCC 12
     // reports a false -Wmaybe-uninitialized on optional's reset paths at -O2, which would
     // break users' -Werror builds.
     alignas(Sink) unsigned char sink_storage_[sizeof(Sink)];
-    bool has_sink_ = false;
-    detail::SegmentQueue queue_;
-    detail::SegmentQueue reentrant_;  // parts sent from inside Sink::write, appended once it returns
-    FramingPlan plan_;
-    std::uint64_t remaining_ = 0;
-    std::uint64_t bytes_sent_ = 0;
-    std::uint64_t body_bytes_ = 0;
-    std::function<void(CloseReason)> on_close_;
-    std::function<void()> on_drain_;
-    unsigned drain_generation_ = 0;  // bumped by on_drain(): tells a running callback it was replaced
-    bool in_drain_ = false;          // on_drain is running
-    bool drain_again_ = false;       // a drain fell due while it ran
-    std::shared_ptr<DeferredBody> keep_self_;
-    unsigned cork_ = 0;
-    unsigned depth_ = 0;
-    BodyState state_ = BodyState::waiting;
-    CloseReason reason_ = CloseReason::completed;
-    CloseReason end_reason_ = CloseReason::completed;
-    bool responded_ = false;
-    bool each_called_ = false;
-    bool pumping_ = false;
-    bool in_write_ = false;
-    std::size_t in_flight_ = 0;  // what is left of a part offered straight to the sink
-    bool drain_pending_ = false;
 };
 
 /// Creates a body owned by a shared_ptr: the application keeps one, the server another.
@@ -515,10 +74,10 @@ std::shared_ptr<DeferredBody<Sink>> make_deferred_body(BodyOptions options = {})
 }
 
 /// Corks a body for its lifetime: parts sent meanwhile leave in one gather write.
-template <class Body>
+template <class AnyBody>
 class [[nodiscard]] Batch {
 public:
-    explicit Batch(Body& body) noexcept : body_(&body) { body_->cork(); }
+    explicit Batch(AnyBody& body) noexcept : body_(&body) { body_->cork(); }
     ~Batch() {
         if (body_ != nullptr) body_->uncork();
     }
@@ -528,7 +87,7 @@ public:
     Batch& operator=(Batch&&) = delete;
 
 private:
-    Body* body_;
+    AnyBody* body_;
 };
 
 }  // namespace rill

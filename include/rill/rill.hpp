@@ -12,6 +12,7 @@
 #include "rill/fields.hpp"
 #include "rill/response.hpp"
 #include "rill/framing.hpp"
+#include "rill/body.hpp"
 #include "rill/deferred_body.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)

@@ -30,7 +30,18 @@ template <class S>
 struct has_finish<S, std::void_t<decltype(std::declval<S&>().finish(CloseReason::completed))>>
     : std::true_type {};
 
+template <class S, class = void>
+struct completes_later : std::false_type {};
+template <class S>
+struct completes_later<S, std::void_t<decltype(S::completes_later)>>
+    : std::bool_constant<static_cast<bool>(S::completes_later)> {};
+
 }  // namespace detail
+
+/// True when S declares `static constexpr bool completes_later = true;`: its write() may
+/// answer WriteResult::pending and report the end through Body::complete_write (docs/sink.md).
+template <class S>
+inline constexpr bool sink_completes_later_v = detail::completes_later<S>::value;
 
 /// True when S meets the Sink requirement (see docs/sink.md).
 template <class S>

@@ -184,6 +184,7 @@ enum class WriteStatus : unsigned char {
     would_block,  ///< `bytes` were taken (maybe 0) and no more fit now: the body waits for flush()
     closed,       ///< the peer is gone; the body ends with CloseReason::peer_closed
     error,        ///< the transport failed; the body ends with CloseReason::write_error
+    pending,      ///< a completion sink started writing `bytes` and calls Body::complete_write later
 };
 
 /// Returned by Sink::write: how many bytes were taken from the front of the buffers, and why it stopped.
@@ -198,6 +199,8 @@ struct WriteResult {
     }
     static constexpr WriteResult closed(int err = 0) noexcept { return {0, WriteStatus::closed, err}; }
     static constexpr WriteResult failed(int err = 0) noexcept { return {0, WriteStatus::error, err}; }
+    /// Only from a sink with `completes_later`: the first `n` offered bytes are being written.
+    static constexpr WriteResult pending(std::size_t n) noexcept { return {n, WriteStatus::pending, 0}; }
 };
 
 /// Sum of the sizes of `count` buffers.
@@ -243,7 +246,18 @@ template <class S>
 struct has_finish<S, std::void_t<decltype(std::declval<S&>().finish(CloseReason::completed))>>
     : std::true_type {};
 
+template <class S, class = void>
+struct completes_later : std::false_type {};
+template <class S>
+struct completes_later<S, std::void_t<decltype(S::completes_later)>>
+    : std::bool_constant<static_cast<bool>(S::completes_later)> {};
+
 }  // namespace detail
+
+/// True when S declares `static constexpr bool completes_later = true;`: its write() may
+/// answer WriteResult::pending and report the end through Body::complete_write (docs/sink.md).
+template <class S>
+inline constexpr bool sink_completes_later_v = detail::completes_later<S>::value;
 
 /// True when S meets the Sink requirement (see docs/sink.md).
 template <class S>
@@ -821,19 +835,20 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
 }  // namespace rill
 
 #endif  // RILL_FRAMING_HPP
-// #include <rill/deferred_body.hpp>
-#ifndef RILL_DEFERRED_BODY_HPP
-#define RILL_DEFERRED_BODY_HPP
+// #include <rill/body.hpp>
+#ifndef RILL_BODY_HPP
+#define RILL_BODY_HPP
 
-// rill::DeferredBody: a response body whose parts arrive later. The server
-// hands over its sink with each(), the application calls send() whenever data
-// is ready and close() at the end; on_close reports once how it ended.
+// rill::Body: the transport-neutral half of a deferred response body, and the
+// handle application code holds. It keeps the queue, the state machine and the
+// callbacks; the transport (a Sink, see deferred_body.hpp) and the protocol
+// (HTTP/1.x framing by default, HTTP/2 in rill/nghttp2.hpp) plug in below it,
+// so route code written against rill::Body runs on every server.
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -1004,7 +1019,6 @@ private:
 // #include <rill/fields.hpp>
 // #include <rill/framing.hpp>
 // #include <rill/response.hpp>
-// #include <rill/sink.hpp>
 // #include <rill/status.hpp>
 
 #ifndef RILL_GATHER_MAX
@@ -1033,25 +1047,14 @@ struct BodyOptions {
     OverflowPolicy overflow = OverflowPolicy::queue;
 };
 
-/// A deferred HTTP response body streaming into a Sink. Not thread-safe: call it
-/// from the thread that runs the sink's transport. Create it with
-/// make_deferred_body() so that a callback which drops the last reference
-/// cannot destroy it while it is still working.
-template <class Sink>
-class DeferredBody : public std::enable_shared_from_this<DeferredBody<Sink>> {
-    static_assert(detail::sink_check<Sink>::value, "rill: DeferredBody needs a Sink");
-
+/// A deferred HTTP response body, whatever its transport. Application code holds it
+/// through a BodyPtr; servers create a DeferredBody<Sink> (deferred_body.hpp) and hand
+/// it out as this type. Not thread-safe: call it from the thread that runs the transport.
+class Body : public std::enable_shared_from_this<Body> {
 public:
-    using sink_type = Sink;
-
-    explicit DeferredBody(BodyOptions options = {}) : opts_(options) {
-        if (opts_.low_water > opts_.high_water) opts_.low_water = opts_.high_water;
-    }
-    DeferredBody(const DeferredBody&) = delete;
-    DeferredBody& operator=(const DeferredBody&) = delete;
-    ~DeferredBody() {
-        if (has_sink_) held_sink()->~Sink();
-    }
+    Body(const Body&) = delete;
+    Body& operator=(const Body&) = delete;
+    virtual ~Body() = default;
 
     /// Validates the head against the request, chooses the framing and queues the head
     /// (sent at once if the sink is there). Anything but HeadStatus::ok wrote nothing.
@@ -1062,7 +1065,7 @@ public:
         if (state_ == BodyState::closing || state_ == BodyState::closed) return HeadStatus::body_closed;
         if (responded_ || body_bytes_ != 0 || bytes_sent_ != 0 || bytes_queued() != 0)
             return HeadStatus::already_started;
-        PreparedHead prepared = prepare_head(request, head);
+        PreparedHead prepared = prepare_response(request, head);
         if (prepared.status != HeadStatus::ok) return prepared.status;
         responded_ = true;
         plan_ = prepared.plan;
@@ -1077,25 +1080,6 @@ public:
         }
         (void)emit(detail::Framed{{}, prepared.bytes, {}}, &prepared.bytes);
         return HeadStatus::ok;
-    }
-
-    /// The server hands over its sink; parts sent earlier are flushed into it first.
-    /// Calling it twice throws UsageError. On a body that already ended, the sink is
-    /// told how it ended and is not kept.
-    void each(Sink sink) {
-        if (each_called_)
-            throw UsageError("rill::DeferredBody::each() called twice: a body streams into one sink");
-        each_called_ = true;
-        CallScope scope(*this);
-        if (state_ == BodyState::closed) {
-            hold_self();
-            sink.finish(reason_);
-            return;
-        }
-        ::new (static_cast<void*>(sink_storage_)) Sink(std::move(sink));
-        has_sink_ = true;
-        if (state_ == BodyState::waiting) state_ = BodyState::open;
-        pump();
     }
 
     /// Sends one part: written at once when the sink can take it, else queued (copied).
@@ -1117,9 +1101,32 @@ public:
         finish_body(reason);
     }
 
-    /// The server calls this when its transport can take more bytes.
+    /// A readiness sink's server calls this when its transport can take more bytes.
     void flush() {
         CallScope scope(*this);
+        pump();
+    }
+
+    /// A completion sink (docs/sink.md) calls this once for every write it answered with
+    /// WriteResult::pending: ok(n) says n of the pending bytes went out (fewer than pending:
+    /// the rest is offered again), closed() or failed() end the body. It must come even when
+    /// the body ended meanwhile: the pending bytes stay alive until it does.
+    void complete_write(WriteResult result) {
+        if (in_write_) {  // completed before write() returned: write_once() takes it from here
+            inline_completion_ = result;
+            has_inline_completion_ = true;
+            return;
+        }
+        if (!write_pending_) return;
+        CallScope scope(*this);
+        write_pending_ = false;
+        const std::size_t started = pending_bytes_;
+        pending_bytes_ = 0;
+        if (state_ == BodyState::closed) {  // ended meanwhile: the transport is done with the bytes
+            queue_.clear();
+            return;
+        }
+        if (!landed(result, started)) return;
         pump();
     }
 
@@ -1159,10 +1166,14 @@ public:
     bool ended() const noexcept { return state_ == BodyState::closing || state_ == BodyState::closed; }
     /// Why the body ended; meaningful once state() is closed.
     CloseReason close_reason() const noexcept { return reason_; }
-    /// Bytes (head and framing included) waiting for the sink. Seen from inside Sink::write,
-    /// this includes what is left of a part being written straight to the sink.
-    std::size_t bytes_queued() const noexcept { return queue_.bytes() + reentrant_.bytes() + in_flight_; }
-    /// Bytes (head and framing included) the sink has taken.
+    /// Bytes (head and framing included) not yet confirmed by the sink: queued, and for a
+    /// completion sink also those of its pending write. Seen from inside Sink::write, this
+    /// includes what is left of a part being written straight to the sink.
+    std::size_t bytes_queued() const noexcept {
+        if (state_ == BodyState::closed) return 0;
+        return queue_.bytes() + reentrant_.bytes() + in_flight_;
+    }
+    /// Bytes (head and framing included) the sink has taken (a completion sink: confirmed).
     std::uint64_t bytes_sent() const noexcept { return bytes_sent_; }
     /// Body bytes the application has sent and rill accepted.
     std::uint64_t body_bytes() const noexcept { return body_bytes_; }
@@ -1172,17 +1183,60 @@ public:
         return state_ == BodyState::closed && reason_ == CloseReason::completed && plan_.persistent;
     }
     const BodyOptions& options() const noexcept { return opts_; }
-    /// The held sink, or nullptr before each() and after the body ended.
-    Sink* sink() noexcept { return has_sink_ ? held_sink() : nullptr; }
+    /// True while a completion sink's write is in flight (between pending and complete_write).
+    bool write_pending() const noexcept { return write_pending_; }
 
-private:
-    enum class Drive : std::uint8_t { done, more, blocked, failed };
+protected:
+    /// `completion_sink`: the transport answers WriteResult::pending and calls complete_write,
+    /// so it is offered only the body's own queued bytes, which stay put until then.
+    explicit Body(BodyOptions options, bool completion_sink) : opts_(options), completion_sink_(completion_sink) {
+        if (opts_.low_water > opts_.high_water) opts_.low_water = opts_.high_water;
+    }
+
+    // The transport, implemented by DeferredBody<Sink>.
+    virtual WriteResult sink_write(const ConstBuffer* buffers, std::size_t count) = 0;
+    /// Tells the sink how the body ended and lets it go.
+    virtual void sink_finish(CloseReason reason) = 0;
+
+    // The protocol: HTTP/1.x unless a derived body puts the head and the end elsewhere.
+    /// Validates the head; on ok returns the plan and the bytes to send before the body.
+    virtual PreparedHead prepare_response(const Request& request, const ResponseHead& head) {
+        return detail::prepare_head(request, head);
+    }
+    /// Called by close() with the state already closing: queues what ends the body.
+    virtual CloseStatus end_response(const Fields* trailers) {
+        const bool has_trailers = trailers != nullptr && !trailers->empty();
+        if (plan_.framing == Framing::chunked) {
+            if (has_trailers) {
+                std::string last = detail::last_chunk(*trailers);
+                (void)emit(detail::Framed{{}, last, {}}, &last);
+            } else {
+                (void)emit(detail::Framed{{}, "0\r\n\r\n", {}}, nullptr);
+            }
+            return CloseStatus::ok;
+        }
+        return has_trailers ? CloseStatus::trailers_dropped : CloseStatus::ok;
+    }
+    const FramingPlan& plan() const noexcept { return plan_; }
+
+    // For DeferredBody<Sink>::each().
+    bool each_called() const noexcept { return each_called_; }
+    void mark_each_called() noexcept { each_called_ = true; }
+    bool has_sink() const noexcept { return has_sink_; }
+    /// The sink is in place: streaming starts with what was sent earlier.
+    void attach_sink() {
+        has_sink_ = true;
+        if (state_ == BodyState::waiting) state_ = BodyState::open;
+        pump();
+    }
+    /// The derived body released its sink (it tells the sink itself).
+    void detach_sink() noexcept { has_sink_ = false; }
 
     // A callback or a sink may drop the last shared_ptr to this body. The outermost
     // public call keeps the body alive until it returns, paying (one reference count)
     // only when it calls out of rill.
     struct CallScope {
-        explicit CallScope(DeferredBody& b) noexcept : body(b) { ++body.depth_; }
+        explicit CallScope(Body& b) noexcept : body(b) { ++body.depth_; }
         ~CallScope() {
             if (--body.depth_ == 0 && body.keep_self_) {
                 auto last = std::move(body.keep_self_);
@@ -1190,8 +1244,16 @@ private:
         }
         CallScope(const CallScope&) = delete;
         CallScope& operator=(const CallScope&) = delete;
-        DeferredBody& body;
+        Body& body;
     };
+
+    // Before any callback: keeps the body alive until the outermost public call returns.
+    void hold_self() {
+        if (depth_ != 0 && !keep_self_) keep_self_ = weak_from_this().lock();
+    }
+
+private:
+    enum class Drive : std::uint8_t { done, more, blocked, pending, failed };
 
     SendStatus send_part(std::string_view data, std::string* owned) {
         CallScope scope(*this);
@@ -1235,20 +1297,10 @@ private:
             return dropped ? CloseStatus::trailers_dropped : CloseStatus::already_closed;
         }
         CallScope scope(*this);
-        CloseStatus status = CloseStatus::ok;
         end_reason_ = (plan_.framing == Framing::fixed && remaining_ != 0) ? CloseReason::truncated
                                                                            : CloseReason::completed;
         state_ = BodyState::closing;
-        if (plan_.framing == Framing::chunked) {
-            if (has_trailers) {
-                std::string last = detail::last_chunk(*trailers);
-                (void)emit(detail::Framed{{}, last, {}}, &last);
-            } else {
-                (void)emit(detail::Framed{{}, "0\r\n\r\n", {}}, nullptr);
-            }
-        } else if (has_trailers) {
-            status = CloseStatus::trailers_dropped;
-        }
+        const CloseStatus status = end_response(trailers);
         // Finishes at once when nothing is left to write; a busy sink finishes on a later flush().
         if (state_ == BodyState::closing && bytes_queued() == 0) pump();
         return status;
@@ -1261,14 +1313,15 @@ private:
 
     // Writes at once when nothing is ahead of this part, queues what is left.
     SendStatus emit(const detail::Framed& f, std::string* owned) {
-        if (in_write_) {
-            // Called from inside Sink::write (directly or through a callback): the buffers
-            // being written point into queue_, so the part waits aside until write returns.
+        if (in_write_ || write_pending_) {
+            // Called from inside Sink::write (directly or through a callback), or while a
+            // completion sink holds the queue's bytes: the buffers being written point into
+            // queue_, so the part waits aside until the write returns or completes.
             push(reentrant_, f, owned, 0);
             return queue_status(SendStatus::queued);
         }
         std::size_t done = 0;
-        if (has_sink_ && cork_ == 0 && !pumping_ && queue_.empty()) {
+        if (has_sink_ && cork_ == 0 && !pumping_ && queue_.empty() && !completion_sink_) {
             ConstBuffer bufs[3];
             std::size_t n = 0;
             for (std::string_view piece : {f.prefix, f.data, f.suffix})
@@ -1284,6 +1337,13 @@ private:
                 return SendStatus::written;
         }
         if (done < f.size()) push(queue_, f, owned, done);
+        if (completion_sink_ && has_sink_ && cork_ == 0 && !pumping_) {
+            // A completion sink writes from the queue: start a write unless one is running.
+            pump();
+            if (state_ == BodyState::closed)
+                return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
+            return queue_status(SendStatus::written);
+        }
         if (!reentrant_.empty() || (queue_.empty() && (state_ == BodyState::closing || drain_pending_))) {
             // What the sink sent from inside write() follows now; a body closed from there may
             // be done; a drain promised from there is due. A queue left behind means the sink
@@ -1303,23 +1363,66 @@ private:
             q.push_copy(f, skip);
     }
 
+    // Books `r` against `offered` bytes: false when the body ended (failed or broke the contract).
+    bool landed(const WriteResult& r, std::size_t offered) {
+        if (r.bytes > offered) {  // a broken sink: never read past what was offered
+            finish_body(CloseReason::write_error);
+            return false;
+        }
+        bytes_sent_ += r.bytes;
+        if (r.status == WriteStatus::closed) {
+            finish_body(CloseReason::peer_closed);
+            return false;
+        }
+        if (r.status == WriteStatus::error || r.status == WriteStatus::pending) {
+            finish_body(CloseReason::write_error);
+            return false;
+        }
+        if (completion_sink_) {
+            queue_.consume(r.bytes);
+            queue_.append(reentrant_);
+        }
+        return true;
+    }
+
     // One Sink::write. `taken` receives the bytes the sink took.
     Drive write_once(const ConstBuffer* bufs, std::size_t n, std::size_t& taken) {
         const std::size_t offered = buffer_size(bufs, n);
         WriteResult r;
         hold_self();  // the sink may drop the last reference to this body
+        has_inline_completion_ = false;
         {
             FlagScope writing(in_write_);
-            r = held_sink()->write(bufs, n);
+            r = sink_write(bufs, n);
         }
         if (state_ == BodyState::closed) {  // the body was ended from inside write()
-            if (r.bytes <= offered) bytes_sent_ += r.bytes;
+            if (r.bytes <= offered && r.status != WriteStatus::pending) bytes_sent_ += r.bytes;
+            if (r.status == WriteStatus::pending && r.bytes <= offered && !has_inline_completion_) {
+                // The transport still reads the queue's bytes: keep them until it completes.
+                write_pending_ = true;
+                pending_bytes_ = r.bytes;
+            } else {
+                queue_.clear();
+            }
             release_sink(reason_);
             return Drive::failed;
         }
-        if (r.bytes > offered) {  // a broken sink: never read past what was offered
+        if (r.bytes > offered || (r.status == WriteStatus::pending && !completion_sink_)) {
+            // A broken sink: never read past what was offered; a readiness sink cannot
+            // keep caller-owned bytes for later.
             finish_body(CloseReason::write_error);
             return Drive::failed;
+        }
+        if (r.status == WriteStatus::pending) {
+            if (!has_inline_completion_) {
+                write_pending_ = true;
+                pending_bytes_ = r.bytes;
+                return Drive::pending;
+            }
+            has_inline_completion_ = false;
+            const std::size_t started = r.bytes;
+            r = inline_completion_;
+            if (r.status == WriteStatus::pending || r.bytes > started) r = WriteResult::failed();
         }
         taken = r.bytes;
         bytes_sent_ += r.bytes;
@@ -1333,6 +1436,7 @@ private:
                 finish_body(CloseReason::peer_closed);
                 return Drive::failed;
             case WriteStatus::error:
+            case WriteStatus::pending:
                 finish_body(CloseReason::write_error);
                 return Drive::failed;
         }
@@ -1361,7 +1465,7 @@ private:
 
     // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
     void pump() {
-        if (!has_sink_ || cork_ != 0 || pumping_ || in_write_) return;
+        if (!has_sink_ || cork_ != 0 || pumping_ || in_write_ || write_pending_) return;
         {
             FlagScope pumping(pumping_);
             while (!queue_.empty()) {
@@ -1371,14 +1475,19 @@ private:
                 std::size_t taken = 0;
                 const Drive d = write_once(bufs, n, taken);
                 if (d == Drive::failed) return;
+                if (d == Drive::pending) break;
                 queue_.consume(taken);
                 queue_.append(reentrant_);
                 if (d == Drive::blocked) break;
             }
         }
-        if (queue_.empty() && state_ == BodyState::closing) {
+        if (write_pending_) {
+            // Nothing ends while the transport holds bytes; a drain may be due already.
+        } else if (queue_.empty() && state_ == BodyState::closing) {
             finish_body(end_reason_);
-        } else if (drain_pending_ && (queue_.bytes() < opts_.low_water || queue_.empty())) {
+            return;
+        }
+        if (drain_pending_ && (bytes_queued() < opts_.low_water || bytes_queued() == 0)) {
             drain_pending_ = false;
             fire_drain();
         }
@@ -1398,7 +1507,7 @@ private:
         {
             FlagScope draining(in_drain_);
             struct Running {
-                DeferredBody& body;
+                Body& body;
                 std::function<void()> callback;
                 unsigned generation;
                 ~Running() {
@@ -1419,17 +1528,14 @@ private:
         }
     }
 
-    // Before any callback: keeps the body alive until the outermost public call returns.
-    void hold_self() {
-        if (depth_ != 0 && !keep_self_) keep_self_ = this->weak_from_this().lock();
-    }
-
     void finish_body(CloseReason reason) {
         if (state_ == BodyState::closed) return;
         hold_self();
         state_ = BodyState::closed;
         reason_ = reason;
-        queue_.clear();
+        // A completion sink's transport may still read the pending bytes (or is reading them
+        // now, inside write()): complete_write, or write_once, frees them.
+        if (!write_pending_ && !in_write_) queue_.clear();
         reentrant_.clear();
         in_flight_ = 0;
         drain_pending_ = false;
@@ -1441,15 +1547,10 @@ private:
         if (on_close) on_close(reason);
     }
 
-    Sink* held_sink() noexcept { return std::launder(reinterpret_cast<Sink*>(sink_storage_)); }
-
-    // Tells the sink how the body ended and lets it go.
     void release_sink(CloseReason reason) {
         if (!has_sink_) return;
-        Sink sink = std::move(*held_sink());
-        held_sink()->~Sink();
         has_sink_ = false;
-        sink.finish(reason);
+        sink_finish(reason);
     }
 
     // Raises a flag for a scope, and lowers it even if a sink throws.
@@ -1462,13 +1563,10 @@ private:
     };
 
     BodyOptions opts_;
-    // The sink lives here from each() until the body ends. Not a std::optional: GCC 12
-    // reports a false -Wmaybe-uninitialized on optional's reset paths at -O2, which would
-    // break users' -Werror builds.
-    alignas(Sink) unsigned char sink_storage_[sizeof(Sink)];
+    bool completion_sink_;
     bool has_sink_ = false;
     detail::SegmentQueue queue_;
-    detail::SegmentQueue reentrant_;  // parts sent from inside Sink::write, appended once it returns
+    detail::SegmentQueue reentrant_;  // parts sent inside Sink::write or during a pending write
     FramingPlan plan_;
     std::uint64_t remaining_ = 0;
     std::uint64_t bytes_sent_ = 0;
@@ -1478,7 +1576,7 @@ private:
     unsigned drain_generation_ = 0;  // bumped by on_drain(): tells a running callback it was replaced
     bool in_drain_ = false;          // on_drain is running
     bool drain_again_ = false;       // a drain fell due while it ran
-    std::shared_ptr<DeferredBody> keep_self_;
+    std::shared_ptr<Body> keep_self_;
     unsigned cork_ = 0;
     unsigned depth_ = 0;
     BodyState state_ = BodyState::waiting;
@@ -1490,6 +1588,86 @@ private:
     bool in_write_ = false;
     std::size_t in_flight_ = 0;  // what is left of a part offered straight to the sink
     bool drain_pending_ = false;
+    bool write_pending_ = false;         // a completion sink holds pending_bytes_ of the queue
+    std::size_t pending_bytes_ = 0;
+    bool has_inline_completion_ = false;  // complete_write() came from inside write()
+    WriteResult inline_completion_;
+};
+
+/// The handle route code keeps: any server's body, whatever its transport.
+using BodyPtr = std::shared_ptr<Body>;
+
+}  // namespace rill
+
+#endif  // RILL_BODY_HPP
+// #include <rill/deferred_body.hpp>
+#ifndef RILL_DEFERRED_BODY_HPP
+#define RILL_DEFERRED_BODY_HPP
+
+// rill::DeferredBody<Sink>: a rill::Body streaming into one server's Sink. The
+// server hands its sink over with each(); the application sees only rill::Body.
+
+#include <memory>
+#include <new>
+#include <utility>
+
+// #include <rill/body.hpp>
+// #include <rill/sink.hpp>
+
+namespace rill {
+
+/// A deferred response body streaming into a Sink. Create it with make_deferred_body()
+/// so that a callback which drops the last reference cannot destroy it while it is still
+/// working; hand it to application code as a BodyPtr.
+template <class Sink>
+class DeferredBody final : public Body {
+    static_assert(detail::sink_check<Sink>::value, "rill: DeferredBody needs a Sink");
+
+public:
+    using sink_type = Sink;
+
+    explicit DeferredBody(BodyOptions options = {}) : Body(options, sink_completes_later_v<Sink>) {}
+    ~DeferredBody() override {
+        if (has_sink()) held_sink()->~Sink();
+    }
+
+    /// The server hands over its sink; parts sent earlier are flushed into it first.
+    /// Calling it twice throws UsageError. On a body that already ended, the sink is
+    /// told how it ended and is not kept.
+    void each(Sink sink) {
+        if (each_called())
+            throw UsageError("rill::DeferredBody::each() called twice: a body streams into one sink");
+        mark_each_called();
+        CallScope scope(*this);
+        if (state() == BodyState::closed) {
+            hold_self();
+            sink.finish(close_reason());
+            return;
+        }
+        ::new (static_cast<void*>(sink_storage_)) Sink(std::move(sink));
+        attach_sink();
+    }
+
+    /// The held sink, or nullptr before each() and after the body ended.
+    Sink* sink() noexcept { return has_sink() ? held_sink() : nullptr; }
+
+private:
+    WriteResult sink_write(const ConstBuffer* buffers, std::size_t count) override {
+        return held_sink()->write(buffers, count);
+    }
+    void sink_finish(CloseReason reason) override {
+        Sink sink = std::move(*held_sink());
+        held_sink()->~Sink();
+        detach_sink();
+        sink.finish(reason);
+    }
+
+    Sink* held_sink() noexcept { return std::launder(reinterpret_cast<Sink*>(sink_storage_)); }
+
+    // The sink lives here from each() until the body ends. Not a std::optional: GCC 12
+    // reports a false -Wmaybe-uninitialized on optional's reset paths at -O2, which would
+    // break users' -Werror builds.
+    alignas(Sink) unsigned char sink_storage_[sizeof(Sink)];
 };
 
 /// Creates a body owned by a shared_ptr: the application keeps one, the server another.
@@ -1499,10 +1677,10 @@ std::shared_ptr<DeferredBody<Sink>> make_deferred_body(BodyOptions options = {})
 }
 
 /// Corks a body for its lifetime: parts sent meanwhile leave in one gather write.
-template <class Body>
+template <class AnyBody>
 class [[nodiscard]] Batch {
 public:
-    explicit Batch(Body& body) noexcept : body_(&body) { body_->cork(); }
+    explicit Batch(AnyBody& body) noexcept : body_(&body) { body_->cork(); }
     ~Batch() {
         if (body_ != nullptr) body_->uncork();
     }
@@ -1512,7 +1690,7 @@ public:
     Batch& operator=(Batch&&) = delete;
 
 private:
-    Body* body_;
+    AnyBody* body_;
 };
 
 }  // namespace rill
