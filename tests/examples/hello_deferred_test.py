@@ -1,30 +1,51 @@
 #!/usr/bin/env python3
-"""End-to-end tests of examples/hello_deferred with real clients (curl, Node, raw sockets).
+"""End-to-end tests of the example servers that run the shared routes
+(examples/common/routes.hpp) with real clients: curl, Node's http module, raw sockets.
 
 usage: hello_deferred_test.py --server PATH --case NAME [--node-script PATH]
-Every case starts its own server on a free 127.0.0.1 port. A missing curl or
-node is a failure, never a skip.
+                              [--server-arg ARG]...
+       hello_deferred_test.py --list
+
+The server must have hello_deferred's command line (examples/common/cli_args.hpp):
+`--port 0` picks a free port, `--delay-ms N`, first stdout line
+`listening on http://127.0.0.1:PORT/`, SIGTERM and SIGINT end it with status 0 within
+1 s. Every case starts its own server (`PATH --port 0 [--delay-ms N] [ARG...]`) and
+requires exit status 0 at the end. A missing curl or node is a failure, never a skip.
+
+Portable cases: any HTTP/1.1 server running the shared routes, which answers the
+errors found before routing itself (400 malformed head, 431 head over 8 KiB, 413
+request body over 1 MiB) and sends its heads through rill (byte-exact checks):
+  curl_routes     /, /stream, /fixed, /trailers (X-Checksum) and HEAD, through curl
+  node_keepalive  node_client.js: keep-alive reuse, trailers, HEAD, 404 on one socket
+  errors          404, 405 + Allow, 400 on bad queries; 400 + Connection: close for
+                  malformed heads; 431 for a head over 8 KiB (a head just under is fine);
+                  HTTP/1.0: close-delimited body with Connection: close
+  body_limit      a request body over 1 MiB (by Content-Length) gets 413 + Connection: close
+  pipelining      five pipelined requests answered in order, byte-exact; a trickled pair
+  disconnect      clients leaving mid-stream / while idle: descriptors back to baseline
+                  within 1 s, server still serving; a reset during backpressure
+  sigterm         SIGTERM with open streams: exit 0 within 1 s, streams not completed;
+                  SIGINT: exit 0
+Example-server cases (examples/server: its strict parser, its flags, its linger):
+  strict_parser   the parser's RFC 9112 strictness (no Host, two Hosts, bare LF, obs-fold,
+                  absolute-form, CL+TE, ...): 400; 505 for HTTP/2.0; 431 for 70 fields
+  idle_timeout    --idle-timeout-ms: a client with no or half a head is dropped
+  linger          after a 413 the server drains an uploading client for up to 2 s
 """
 import argparse
 import os
-import select
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from rill_server import Failure, RillServer, check, connect, tool, wait_for  # noqa: E402
+
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
+PORTABLE = ["curl_routes", "node_keepalive", "errors", "body_limit", "pipelining", "disconnect", "sigterm"]
+EXAMPLE_SERVER = ["strict_parser", "idle_timeout", "linger"]
 
 
 def pattern(n):
@@ -43,35 +64,9 @@ def chunked(parts):
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
-class Server:
-    def __init__(self, path, *args):
-        self.proc = subprocess.Popen([path, "--port", "0", *args], stdout=subprocess.PIPE)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
-        check(ready, "server printed nothing within 5 s")
-        line = self.proc.stdout.readline().decode()
-        check(line.startswith("listening on http://127.0.0.1:"), "unexpected first line %r" % line)
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-        self.url = "http://127.0.0.1:%d" % self.port
-
-    def fd_count(self):
-        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise Failure("server ignored SIGTERM for 5 s")
-        return self.proc.returncode
-
-
-def tool(name):
-    path = shutil.which(name)
-    check(path is not None, "%s is required by this test but was not found in PATH" % name)
-    return path
+def server(args, *extra):
+    """The server under test on a free port, with the case's flags and --server-arg's."""
+    return RillServer(args.server, *extra, *args.server_arg)
 
 
 def curl(*args, timeout=20):
@@ -88,12 +83,6 @@ def split_response(raw):
         k, _, v = line.partition(":")
         headers.setdefault(k.strip().lower(), []).append(v.strip())
     return lines[0], headers, body
-
-
-def connect(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
 
 
 def read_until_close(s, limit=10):
@@ -165,8 +154,7 @@ class Reader:
 
 
 def case_curl_routes(args):
-    srv = Server(args.server, "--delay-ms", "400")
-    try:
+    with server(args, "--delay-ms", "400") as srv:
         t0 = time.monotonic()
         status, h, body = split_response(curl("-i", srv.url + "/"))
         elapsed = time.monotonic() - t0
@@ -210,31 +198,34 @@ def case_curl_routes(args):
             for k, v in extra.items():
                 check(h.get(k) == v, (path, k, h))
             check(time.monotonic() - t0 < 0.3, "HEAD %s waited for the body" % path)
-    finally:
-        check(srv.stop() == 0, "server exit code")
 
 
 def case_node_keepalive(args):
     node = tool("node")
-    srv = Server(args.server, "--delay-ms", "150")
-    try:
+    with server(args, "--delay-ms", "150") as srv:
         r = subprocess.run([node, args.node_script, str(srv.port), "150"], capture_output=True, timeout=60)
         sys.stdout.write(r.stdout.decode())
         check(r.returncode == 0, "node client failed:\n" + r.stderr.decode())
-    finally:
-        check(srv.stop() == 0, "server exit code")
+
+
+def expect_error_and_close(port, request, status_line):
+    """Sends `request` on a new connection; the server must answer `status_line` with
+    Connection: close and then close."""
+    s = connect(port)
+    s.sendall(request)
+    data = read_until_close(s)
+    s.close()
+    check(data.startswith(status_line + b"\r\n"), (request[:80], data[:80]))
+    check(b"\r\nConnection: close\r\n" in data.partition(b"\r\n\r\n")[0] + b"\r\n", (request[:80], data[:200]))
+    return data
 
 
 def case_errors(args):
-    srv = Server(args.server, "--delay-ms", "50", "--idle-timeout-ms", "400")
-    try:
-        def exchange(request):
-            s = connect(srv.port)
-            s.sendall(request)
-            r = Reader(s)
-            return s, r, r.response()
-
-        s, r, (status, h, body) = exchange(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+    with server(args, "--delay-ms", "50") as srv:
+        s = connect(srv.port)
+        s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = Reader(s)
+        status, h, body = r.response()
         check(status == "HTTP/1.1 404 Not Found" and body == b"not found\n", (status, body))
         s.sendall(b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")  # same socket: 404 keeps the connection
         status, h, body = r.response()
@@ -247,13 +238,61 @@ def case_errors(args):
             s.sendall(b"GET /fixed?" + q.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
             status, h, body = r.response()
             check(status == "HTTP/1.1 400 Bad Request", (q, status))
+        s.sendall(b"GET /?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, h, body = r.response()
+        check(status == "HTTP/1.1 400 Bad Request" and body == b"/ takes no query\n", (status, body))
         s.sendall(b"GET /fixed?parts=1&size=1048576 HTTP/1.1\r\nHost: x\r\n\r\n")
         status, h, body = r.response()
         check(status == "HTTP/1.1 200 OK" and len(body) == 1048576, (status, len(body)))
+        check(body == pattern(1048576).encode(), "1 MiB part differs")
         s.close()
 
-        malformed = [
-            b"GET / HTTP/1.1\r\nHost x\r\n\r\n",              # no colon
+        # Heads no HTTP/1.1 parser accepts: 400, Connection: close, then the server closes.
+        for req in (b"GET / HTTP/1.1\r\nHost x\r\n\r\n",                         # field without a colon
+                    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"):    # a TLS hello
+            expect_error_and_close(srv.port, req, b"HTTP/1.1 400 Bad Request")
+
+        # 431: a head past 8 KiB, even if it is never finished; the response must
+        # survive the unread bytes behind it.
+        expect_error_and_close(srv.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000,
+                               b"HTTP/1.1 431 Request Header Fields Too Large")
+        # Just under the limit is fine.
+        s = connect(srv.port)
+        filler = b"X-Fill: " + b"b" * (8192 - 200) + b"\r\n"
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + filler + b"Connection: close\r\n\r\n")
+        data = read_until_close(s)
+        check(data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"5\r\nWorld\r\n0\r\n\r\n"), data[:80])
+
+        # HTTP/1.0 gets a close-delimited body and Connection: close.
+        s = connect(srv.port)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = read_until_close(s)
+        check(data.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close\r\n" in data, data)
+        check(b"Transfer-Encoding" not in data and data.endswith(b"\r\n\r\nHello, World"), data)
+        check(srv.alive(), "server died")
+
+
+def case_body_limit(args):
+    with server(args) as srv:
+        # Refused by its Content-Length alone: the body is never sent.
+        data = expect_error_and_close(srv.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n",
+                                      b"HTTP/1.1 413 Content Too Large")
+        check(data.endswith(b"\r\n\r\nrequest body too large\n"), data)
+        # A small request body is skipped, and the connection goes on.
+        s = connect(srv.port)
+        s.sendall(b"POST /fixed?parts=1&size=3 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                  b"GET /fixed?parts=1&size=4 HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = Reader(s)
+        status, h, body = r.response()
+        check(status == "HTTP/1.1 405 Method Not Allowed", status)
+        status, h, body = r.response()
+        check(status == "HTTP/1.1 200 OK" and body == b"ABCD", (status, body))
+        s.close()
+
+
+def case_strict_parser(args):
+    with server(args, "--delay-ms", "50") as srv:
+        for req in (
             b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",            # space before colon
             b"GET / HTTP/1.1\r\n\r\n",                        # HTTP/1.1 without Host
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  # two Hosts
@@ -263,38 +302,15 @@ def case_errors(args):
             b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",  # obs-fold
             b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
             b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",  # a TLS hello
-        ]
-        for req in malformed:
-            s = connect(srv.port)
-            s.sendall(req)
-            data = read_until_close(s)
-            s.close()
-            check(data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), (req, data[:60]))
-            check(b"Connection: close\r\n" in data, (req, data))
+        ):
+            expect_error_and_close(srv.port, req, b"HTTP/1.1 400 Bad Request")
+        expect_error_and_close(srv.port, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", b"HTTP/1.1 505 HTTP Version Not Supported")
+        expect_error_and_close(srv.port, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 70 + b"\r\n",
+                               b"HTTP/1.1 431 Request Header Fields Too Large")
 
-        s = connect(srv.port)
-        s.sendall(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
-        data = read_until_close(s)
-        check(data.startswith(b"HTTP/1.1 505 "), data[:60])
 
-        # 431: a head past 8 KiB, even if it is never finished; the response must
-        # survive the unread bytes behind it (lingering close).
-        s = connect(srv.port)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000)
-        data = read_until_close(s)
-        check(data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), data[:80])
-        s = connect(srv.port)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 70 + b"\r\n")
-        data = read_until_close(s)
-        check(data.startswith(b"HTTP/1.1 431 "), data[:80])
-        # Just under the limit is fine.
-        s = connect(srv.port)
-        filler = b"X-Fill: " + b"b" * (8192 - 200) + b"\r\n"
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + filler + b"Connection: close\r\n\r\n")
-        data = read_until_close(s)
-        check(data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"5\r\nWorld\r\n0\r\n\r\n"), data[:80])
-
+def case_idle_timeout(args):
+    with server(args, "--idle-timeout-ms", "400") as srv:
         # A client that sends nothing (or half a head) is dropped after --idle-timeout-ms.
         for first in (b"", b"GET / HT"):
             s = connect(srv.port)
@@ -306,19 +322,9 @@ def case_errors(args):
             check(data == b"", data)
             check(0.3 <= waited < 2.0, "idle client dropped after %.3f s, timeout 0.4 s" % waited)
 
-        # HTTP/1.0 gets a close-delimited body and Connection: close.
-        s = connect(srv.port)
-        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        data = read_until_close(s)
-        check(data.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close\r\n" in data, data)
-        check(data.endswith(b"\r\n\r\nHello, World"), data)
-    finally:
-        check(srv.stop() == 0, "server exit code")
-
 
 def case_pipelining(args):
-    srv = Server(args.server, "--delay-ms", "300")
-    try:
+    with server(args, "--delay-ms", "300") as srv:
         s = connect(srv.port)
         t0 = time.monotonic()
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -348,15 +354,13 @@ def case_pipelining(args):
         check(r.response()[2] == b"AB", "first trickled response")
         check(r.response()[2] == b"ABC", "second trickled response")
         s.close()
-    finally:
-        check(srv.stop() == 0, "server exit code")
 
 
 def case_linger(args):
-    """After an error response the server drains the client for up to 2 s (docs/examples.md):
-    an upload that goes on after a 413 must neither be reset nor cut the drain short."""
-    srv = Server(args.server)
-    try:
+    """After an error response the example server drains the client for up to 2 s
+    (docs/examples.md): an upload that goes on after a 413 must neither be reset nor cut
+    the drain short."""
+    with server(args) as srv:
         time.sleep(0.1)
         base = srv.fd_count()
         s = connect(srv.port)
@@ -407,23 +411,11 @@ def case_linger(args):
         waited = time.monotonic() - t0
         check(1.9 <= waited < 5.5, "linger lasted %.3f s, expected 2 s" % waited)
         s.close()
-        check(srv.proc.poll() is None, "server died")
-    finally:
-        check(srv.stop() == 0, "server exit code")
-
-
-def wait_for(pred, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
+        check(srv.alive(), "server died")
 
 
 def case_disconnect(args):
-    srv = Server(args.server, "--delay-ms", "5000")
-    try:
+    with server(args, "--delay-ms", "5000") as srv:
         time.sleep(0.1)
         base = srv.fd_count()
         # A streaming client that reads a little and leaves.
@@ -431,13 +423,17 @@ def case_disconnect(args):
         a.sendall(b"GET /stream?parts=100000&size=1000&interval-ms=5 HTTP/1.1\r\nHost: x\r\n\r\n")
         got = b""
         while len(got) < 3000:
-            got += a.recv(4096)
+            chunk = a.recv(4096)
+            check(chunk, "stream ended after %d bytes" % len(got))
+            got += chunk
         # An idle deferred stream ("World" 5 s away) whose client leaves after the head.
         b = connect(srv.port)
         b.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         first = b""
         while b"Hello, " not in first:
-            first += b.recv(4096)
+            chunk = b.recv(4096)
+            check(chunk, "closed before 'Hello, ': %r" % first)
+            first += chunk
         check(wait_for(lambda: srv.fd_count() == base + 2, 2), "server does not hold two streams")
         a.close()
         b.close()
@@ -456,55 +452,59 @@ def case_disconnect(args):
         body = curl(srv.url + "/stream?parts=30&size=100&interval-ms=1")
         check(body == pattern(3000).encode(), "server broken after a reset")
         check(wait_for(lambda: srv.fd_count() == base, 1.0), "reset stream not released")
-        check(srv.proc.poll() is None, "server died")
-    finally:
-        check(srv.stop() == 0, "server exit code")
+        check(srv.alive(), "server died")
 
 
 def case_sigterm(args):
-    srv = Server(args.server, "--delay-ms", "30000")
-    idle = connect(srv.port)
-    idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    busy = connect(srv.port)
-    busy.sendall(b"GET /stream?parts=1000000&size=1000&interval-ms=0 HTTP/1.1\r\nHost: x\r\n\r\n")
-    got = b""
-    while b"Hello, " not in got:
-        got += idle.recv(4096)
-    busy.recv(1000)
-    t0 = time.monotonic()
-    srv.proc.send_signal(signal.SIGTERM)
-    try:
-        code = srv.proc.wait(1.0)
-    except subprocess.TimeoutExpired:
-        srv.proc.kill()
-        raise Failure("server still running 1 s after SIGTERM")
-    elapsed = time.monotonic() - t0
-    check(code == 0, "exit code %d after SIGTERM" % code)
-    print("SIGTERM -> exit 0 in %.1f ms" % (elapsed * 1000))
-    rest = read_until_close(idle, limit=2)
-    check(b"World" not in rest and not rest.endswith(b"0\r\n\r\n"), "aborted stream looks complete: %r" % rest)
-    try:
-        socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
-        raise Failure("server still accepts after SIGTERM")
-    except ConnectionRefusedError:
-        pass
-    srv2 = Server(args.server)
-    srv2.proc.send_signal(signal.SIGINT)
-    check(srv2.proc.wait(1.0) == 0, "SIGINT exit code")
+    srv = server(args, "--delay-ms", "30000")
+    with srv:
+        idle = connect(srv.port)
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        busy = connect(srv.port)
+        busy.sendall(b"GET /stream?parts=1000000&size=1000&interval-ms=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"Hello, " not in got:
+            chunk = idle.recv(4096)
+            check(chunk, "closed before 'Hello, ': %r" % got)
+            got += chunk
+        check(busy.recv(1000), "no bytes of the busy stream")
+        elapsed = srv.terminate(within=1.0)
+        print("SIGTERM -> exit 0 in %.1f ms" % (elapsed * 1000))
+        rest = read_until_close(idle, limit=2)
+        check(b"World" not in rest and not rest.endswith(b"0\r\n\r\n"), "aborted stream looks complete: %r" % rest)
+        try:
+            socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+            raise Failure("server still accepts after SIGTERM")
+        except ConnectionRefusedError:
+            pass
+    with server(args) as srv2:
+        srv2.terminate(within=1.0, sig=signal.SIGINT)
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+assert sorted(CASES) == sorted(PORTABLE + EXAMPLE_SERVER)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--server", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    ap.add_argument("--node-script", default=os.path.join(os.path.dirname(__file__), "node_client.js"))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", help="the server binary")
+    ap.add_argument("--case", choices=sorted(CASES))
+    ap.add_argument("--node-script", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_client.js"))
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="an extra argument for the server's command line (repeatable)")
+    ap.add_argument("--list", action="store_true", help="print the cases with their group and exit")
     args = ap.parse_args()
+    if args.list:
+        for name in PORTABLE:
+            print(name, "portable")
+        for name in EXAMPLE_SERVER:
+            print(name, "example-server")
+        return 0
+    if not args.server or not args.case:
+        ap.error("--server and --case are required")
     try:
         CASES[args.case](args)
-    except Failure as e:
+    except (Failure, OSError, subprocess.TimeoutExpired) as e:
         print("FAIL [%s]: %s" % (args.case, e), file=sys.stderr)
         return 1
     print("ok [%s]" % args.case)

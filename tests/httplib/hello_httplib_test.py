@@ -8,63 +8,27 @@ server: the body pattern and the HTTP/1.1 chunked decoding.
 """
 import argparse
 import os
-import select
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from rill_server import Failure, RillServer, check, wait_for  # noqa: E402
+
 ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def pattern(n):
     return (ALPHABET * (n // len(ALPHABET) + 1))[:n]
 
 
-class Server:
-    def __init__(self, path, *args):
-        env = dict(os.environ)
-        # Under ThreadSanitizer a race ends the server at once (and fails the case).
-        supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tsan.supp")
-        env.setdefault("TSAN_OPTIONS", "halt_on_error=1 suppressions=" + supp)
-        self.proc = subprocess.Popen([path, "--port", "0", *args], stdout=subprocess.PIPE, env=env)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
-        check(ready, "server printed nothing within 5 s")
-        line = self.proc.stdout.readline().decode()
-        check(line.startswith("listening on http://127.0.0.1:") and line.endswith("/\n"),
-              "unexpected first line %r" % line)
-        self.port = int(line.rsplit(":", 1)[1].strip().strip("/"))
-
-    def threads(self):
-        return len(os.listdir("/proc/%d/task" % self.proc.pid))
-
-    def cpu_ticks(self):
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
-
-    def stop(self):
-        """Ends the server with SIGTERM; it must exit 0 (a crash or a sanitizer report fails)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise Failure("the server ignored SIGTERM for 5 s")
-        check(self.proc.returncode == 0, "the server exited with %d" % self.proc.returncode)
+def Server(path, *args):
+    """hello_httplib on a free port; under ThreadSanitizer a race ends it at once (and fails the case)."""
+    env = dict(os.environ)
+    supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tsan.supp")
+    env.setdefault("TSAN_OPTIONS", "halt_on_error=1 suppressions=" + supp)
+    return RillServer(path, *args, env=env)
 
 
 class Response:
@@ -131,8 +95,7 @@ def parse(data, method):
 
 
 def case_routes(server_path):
-    srv = Server(server_path, "--delay-ms", "300")
-    try:
+    with Server(server_path, "--delay-ms", "300") as srv:
         t0 = time.monotonic()
         r = request(srv.port, "/")
         took = time.monotonic() - t0
@@ -176,22 +139,10 @@ def case_routes(server_path):
         r = request(srv.port, "/fixed?parts=5&size=5", method="HEAD")
         check(r.status == 200, "HEAD /fixed")
         check(srv.threads() <= before, "HEAD started a producer thread")
-    finally:
-        srv.stop()
-
-
-def wait_for(pred, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def case_disconnect(server_path):
-    srv = Server(server_path)
-    try:
+    with Server(server_path) as srv:
         # Let httplib's pool start, then note the idle thread count.
         request(srv.port, "/stream?parts=1&size=1")
         time.sleep(0.3)
@@ -218,13 +169,10 @@ def case_disconnect(server_path):
         # And it still serves.
         r = request(srv.port, "/stream?parts=3&size=7")
         check(r.body == pattern(21), "served after a disconnect")
-    finally:
-        srv.stop()
 
 
 def case_concurrent(server_path):
-    srv = Server(server_path)
-    try:
+    with Server(server_path) as srv:
         results = [None] * 10
         errors = []
 
@@ -252,31 +200,20 @@ def case_concurrent(server_path):
         # 40..49 parts 20 ms apart: about 1 s each. Served one after another would take 10 s.
         check(took < 5, "10 streams took %.1f s: not concurrent" % took)
         print("10 concurrent streams in %.2f s, peak %d server threads" % (took, peak))
-    finally:
-        srv.stop()
 
 
 def case_sigterm(server_path):
-    srv = Server(server_path)
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-    s.sendall(b"GET /stream?parts=1000&size=10&interval-ms=100 HTTP/1.1\r\nHost: x\r\n\r\n")
-    check(s.recv(1000), "no response before SIGTERM")
-    # and an idle keep-alive connection
-    k = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-    k.sendall(b"GET /stream?parts=1&size=1 HTTP/1.1\r\nHost: x\r\n\r\n")
-    check(k.recv(1000), "no keep-alive response")
-    t0 = time.monotonic()
-    srv.proc.send_signal(signal.SIGTERM)
-    try:
-        rc = srv.proc.wait(3)
-    except subprocess.TimeoutExpired:
-        srv.proc.kill()
-        raise Failure("no exit within 3 s of SIGTERM")
-    took = time.monotonic() - t0
-    check(rc == 0, "exit status %d" % rc)
-    check(took < 1.0, "exit took %.2f s" % took)
-    s.close()
-    k.close()
+    with Server(server_path) as srv:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(b"GET /stream?parts=1000&size=10&interval-ms=100 HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(s.recv(1000), "no response before SIGTERM")
+        # and an idle keep-alive connection
+        k = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        k.sendall(b"GET /stream?parts=1&size=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(k.recv(1000), "no keep-alive response")
+        srv.terminate(within=1.0)
+        s.close()
+        k.close()
 
 
 def main():

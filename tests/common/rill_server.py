@@ -1,0 +1,157 @@
+"""Helpers shared by the end-to-end drivers (tests/examples, tests/httplib, tests/threads,
+and the adapter tests): start an example server on a free 127.0.0.1 port, wait for its
+`listening on http://HOST:PORT/` line, end it with SIGTERM and check its exit status.
+
+Every example server takes `--port 0` and prints that line first (examples/common/cli_args.hpp).
+
+Use from a driver in tests/<dir>/:
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+    from rill_server import Failure, RillServer, check, connect, tool, wait_for
+
+    with RillServer(path, "--delay-ms", "100") as srv:   # runs: path --port 0 --delay-ms 100
+        ... srv.port, srv.url, srv.fd_count(), srv.threads() ...
+    # leaving the block: SIGTERM, and a Failure unless the server exits 0 (after a failure
+    # inside the block, that one is reported and the exit status only printed)
+"""
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+STARTUP_TIMEOUT = 10.0  # sanitizer builds start slowly on a loaded 2-core machine
+
+
+class Failure(Exception):
+    """A failed check: the driver prints it and exits 1."""
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def wait_for(pred, timeout, step=0.02):
+    """Polls `pred` until it is true or `timeout` seconds passed; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def tool(name):
+    """The path of a required program: a missing one fails the test, never skips it."""
+    path = shutil.which(name)
+    check(path is not None, "%s is required by this test but was not found in PATH" % name)
+    return path
+
+
+def connect(port, timeout=5):
+    """A TCP connection to 127.0.0.1:port with Nagle off."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+class RillServer:
+    """One server process on a free port. `proc.stdout` stays a pipe positioned just
+    after the listening line, so a subclass may read the server's later log lines."""
+
+    def __init__(self, path, *args, env=None):
+        self.args = [path, "--port", "0", *args]
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, env=env)
+        try:
+            line = self._first_line()
+            check(line.startswith("listening on http://127.0.0.1:") and line.endswith("/\n"),
+                  "unexpected first line %r from %s" % (line, " ".join(self.args)))
+            self.port = int(line[len("listening on http://127.0.0.1:"):-2])
+        except Exception:
+            self._kill()
+            raise
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.stop()
+        else:
+            try:
+                self.stop()
+            except Failure as also:  # the first failure is the one to report
+                print("(also: %s)" % also, file=sys.stderr)
+        return False
+
+    def _first_line(self):
+        # Byte by byte, so that nothing after the line is taken from the pipe.
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            check(left > 0, "%s printed no full line within %.0f s (got %r)"
+                  % (" ".join(self.args), STARTUP_TIMEOUT, line))
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            b = os.read(fd, 1)
+            if not b:
+                code = self.proc.wait(5)
+                raise Failure("%s exited with %s before its listening line (got %r)"
+                              % (" ".join(self.args), code, line))
+            line += b
+        return line.decode("latin-1")
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def threads(self):
+        return len(os.listdir("/proc/%d/task" % self.proc.pid))
+
+    def cpu_ticks(self):
+        """utime + stime of the server, in clock ticks."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def terminate(self, within, sig=signal.SIGTERM):
+        """Sends `sig`; the server must exit 0 within `within` seconds. Returns the seconds it took."""
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            raise Failure("server still running %.1f s after signal %d" % (within, sig))
+        took = time.monotonic() - t0
+        check(code == 0, "server exited with %d after signal %d" % (code, sig))
+        return took
+
+    def stop(self, expect=0):
+        """Ends the server with SIGTERM (if it still runs) and returns its exit status; a
+        status other than `expect` (a crash, a sanitizer report) raises Failure."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._kill()
+                raise Failure("server ignored SIGTERM for 5 s")
+        code = self.proc.returncode
+        check(expect is None or code == expect, "server exited with %d, expected %s" % (code, expect))
+        return code
