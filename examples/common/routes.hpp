@@ -25,17 +25,10 @@
 #include <string_view>
 #include <utility>
 
-#if __has_include(<rill/body.hpp>)
 #include <rill/body.hpp>
-#else
-// TEMPORARY (helper "routes"): until rill::Body lands, the epoll server's body type.
-#include <rill/deferred_body.hpp>
-#include <rill/posix_socket_sink.hpp>
-namespace rill {
-using Body = DeferredBody<PosixSocketSink>;
-using BodyPtr = std::shared_ptr<Body>;
-}  // namespace rill
-#endif
+#include <rill/fields.hpp>
+#include <rill/response.hpp>
+#include <rill/status.hpp>
 
 namespace rill_example {
 
