@@ -502,7 +502,7 @@ void client_run(std::uint16_t port, const std::string& target, ChunkedChecker& c
 // Contenders
 // ---------------------------------------------------------------------------
 
-enum class Contender : int { writev_part, limit, rill, rill_batch, rill_turn, beast, httplib, evhttp };
+enum class Contender : int { writev_part, limit, rill, rill_batch, rill_turn, example, beast, httplib, evhttp };
 
 struct ContenderInfo {
     Contender id;
@@ -516,6 +516,7 @@ constexpr ContenderInfo all_contenders[] = {
     {Contender::rill, "rill", "rill uncorked, send() per part"},
     {Contender::rill_batch, "rill_batch", "rill, Batch of 64 around the sends"},
     {Contender::rill_turn, "rill_turn", "rill, Turn: 64 sends per loop turn, end()"},
+    {Contender::example, "example", "rill in examples/server's loop, send() per part"},
     {Contender::beast, "beast", "Boost.Beast make_chunk + write per part"},
     {Contender::httplib, "httplib", "cpp-httplib chunked provider, write per part"},
     {Contender::evhttp, "evhttp", "libevent evhttp_send_reply_chunk per part"},
@@ -869,6 +870,86 @@ private:
 #endif
 
 // ---------------------------------------------------------------------------
+// rill in the example server (examples/server: its epoll loop, non-blocking
+// sockets), as an application would stream: send() per part until an answer
+// says backpressure, the rest from on_drain. No batching in the application:
+// whatever coalescing happens is the loop's (a rill::Turn once it has one).
+// The loop runs in its own thread per run; its CPU time is measured from the
+// request to on_close.
+// ---------------------------------------------------------------------------
+
+class ExampleServer {
+public:
+    ExampleServer(const Pattern& pat, std::uint64_t parts, bool nodelay) : pat_(pat), parts_(parts), nodelay_(nodelay) {
+        std::promise<std::uint16_t> ready;
+        auto port = ready.get_future();
+        thread_ = std::thread([this, &ready] {
+            rill_example::EventLoop loop;
+            rill_example::ServerOptions opts;
+            opts.port = 0;
+            rill_example::Server server(loop, opts, [this, &loop](const rill_example::HttpRequest& req,
+                                                                  const rill_example::BodyPtr& body) {
+                start(loop, req, body);
+            });
+            if (!server.listen().empty()) die("example: listen failed");
+            ready.set_value(server.local_port());
+            loop.add_timer(std::chrono::seconds(300), [&loop] { loop.stop(); });  // a guard, never reached
+            loop.run();
+        });
+        port_ = port.get();
+    }
+    ~ExampleServer() {
+        if (thread_.joinable()) thread_.join();
+    }
+    ExampleServer(const ExampleServer&) = delete;
+    ExampleServer& operator=(const ExampleServer&) = delete;
+    std::uint16_t port() const noexcept { return port_; }
+    ServerStats finish() {
+        thread_.join();
+        return stats_;
+    }
+
+private:
+    void start(rill_example::EventLoop& loop, const rill_example::HttpRequest& req, const rill_example::BodyPtr& body) {
+        meter_.start();
+        // The example server turns Nagle off on every connection; the Nagle-on rows turn it back on.
+        if (!nodelay_ && body->sink() != nullptr) set_nodelay(body->sink()->fd(), false);
+        rill::ResponseHead head(200);
+        head.header("Content-Type", "application/octet-stream");
+        if (body->respond(req.framing_request(), head) != rill::HeadStatus::ok) die("example: respond() refused");
+        body->on_close([this, &loop](rill::CloseReason why) {
+            stats_ = meter_.stop(why == rill::CloseReason::completed && sent_ == parts_);
+            loop.post([&loop] { loop.stop(); });
+        });
+        std::weak_ptr<rill_example::Body> weak = body;
+        body->on_drain([this, weak] {
+            if (auto b = weak.lock()) pump(*b);
+        });
+        pump(*body);
+    }
+
+    void pump(rill_example::Body& body) {
+        while (sent_ < parts_) {
+            const rill::SendStatus s = body.send(pat_.part(sent_));
+            if (s != rill::SendStatus::written && s != rill::SendStatus::queued && s != rill::SendStatus::backpressure)
+                die("example: a part was refused");
+            ++sent_;
+            if (s == rill::SendStatus::backpressure) return;  // on_drain resumes
+        }
+        if (!body.ended() && body.close() != rill::CloseStatus::ok) die("example: close() failed");
+    }
+
+    const Pattern& pat_;
+    std::uint64_t parts_;
+    bool nodelay_;
+    std::uint64_t sent_ = 0;
+    ThreadMeter meter_;
+    ServerStats stats_;
+    std::thread thread_;
+    std::uint16_t port_ = 0;
+};
+
+// ---------------------------------------------------------------------------
 // One run
 // ---------------------------------------------------------------------------
 
@@ -919,6 +1000,11 @@ RunResult run_one(Contender c, const Pattern& pat, std::uint64_t parts, bool nod
         client.join();
         stats = peers.box.take("httplib");
 #endif
+    } else if (c == Contender::example) {
+        ExampleServer server(pat, parts, nodelay);
+        std::thread client([&] { client_run(server.port(), target, checker, co); });
+        client.join();
+        stats = server.finish();
     } else if (c == Contender::evhttp) {
 #if defined(RILL_BENCH_HAVE_EVHTTP)
         EvhttpServer server(pat, parts, nodelay);
