@@ -15,6 +15,8 @@ requires exit status 0 at the end. A missing curl or node is a failure, never a 
 Portable cases: any HTTP/1.1 server running the shared routes, which answers the
 errors found before routing itself (400 malformed head, 431 head over 8 KiB, 413
 request body over 1 MiB) and sends its heads through rill (byte-exact checks):
+  cli             --help (exit 0, usage on stdout); a bad value, an unknown flag, a flag
+                  without value: exit 2 and examples/common/cli_args.hpp's message
   curl_routes     /, /stream, /fixed, /trailers (X-Checksum) and HEAD, through curl
   node_keepalive  node_client.js: keep-alive reuse, trailers, HEAD, 404 on one socket
   errors          404, 405 + Allow, 400 on bad queries; 400 + Connection: close for
@@ -44,7 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from rill_server import Failure, RillServer, check, connect, tool, wait_for  # noqa: E402
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-PORTABLE = ["curl_routes", "node_keepalive", "errors", "body_limit", "pipelining", "disconnect", "sigterm"]
+PORTABLE = ["cli", "curl_routes", "node_keepalive", "errors", "body_limit", "pipelining", "disconnect", "sigterm"]
 EXAMPLE_SERVER = ["strict_parser", "idle_timeout", "linger"]
 
 
@@ -151,6 +153,29 @@ class Reader:
 
 
 # ---------------------------------------------------------------------------
+
+
+def case_cli(args):
+    def run(*argv):
+        r = subprocess.run([args.server, *argv], capture_output=True, timeout=10)
+        return r.returncode, r.stdout.decode("latin-1"), r.stderr.decode("latin-1")
+
+    code, out, err = run("--help")
+    check(code == 0 and out.startswith("usage: ") and "--delay-ms" in out and "--port" in out,
+          "--help: exit %d, stdout %r" % (code, out[:200]))
+    for argv, message in ((("--port", "65536"), "bad value for --port: 65536"),
+                          (("--port", "80x"), "bad value for --port: 80x"),
+                          (("--delay-ms", "-1"), "bad value for --delay-ms: -1"),
+                          (("--delay-ms", "86400001"), "bad value for --delay-ms: 86400001"),
+                          (("--bogus", "1"), "unknown option --bogus"),
+                          (("--port", "0", "--delay-ms"), "--delay-ms needs a value")):
+        code, out, err = run(*argv)
+        first = err.split("\n", 1)[0]
+        check(code == 2 and out == "" and first.split(": ", 1)[-1] == message,
+              "%s: exit %d, stdout %r, stderr %r (expected exit 2 and %r)" % (" ".join(argv), code, out, err, message))
+    # The flags the cases rely on, in any order, with --host spelled out.
+    with RillServer(args.server, "--delay-ms", "0", "--host", "127.0.0.1", *args.server_arg) as srv:
+        check(curl(srv.url + "/") == b"Hello, World", "/ with --delay-ms 0")
 
 
 def case_curl_routes(args):
