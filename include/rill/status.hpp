@@ -54,6 +54,7 @@ enum class HeadStatus : std::uint8_t {
     invalid_field_name,       ///< a header name is not an RFC 9110 token
     invalid_field_value,      ///< a header value holds CR, LF, NUL or another control character
     transfer_encoding_set,    ///< rill chooses Transfer-Encoding itself; the application may not
+    connection_specific_field, ///< HTTP/2: Connection, Keep-Alive, Proxy-Connection, Upgrade (RFC 9113 8.2.2)
     invalid_content_length,   ///< Content-Length is not one decimal number, or appears twice
     content_length_forbidden, ///< Content-Length on a 101, 204 or CONNECT 2xx, or non-zero on 205
     already_started,          ///< respond() after respond(), or after body bytes were sent
@@ -114,6 +115,7 @@ constexpr const char* to_string(HeadStatus s) noexcept {
         case HeadStatus::invalid_field_name: return "header name is not a token";
         case HeadStatus::invalid_field_value: return "header value holds a control character";
         case HeadStatus::transfer_encoding_set: return "Transfer-Encoding is chosen by rill";
+        case HeadStatus::connection_specific_field: return "connection-specific field not allowed in HTTP/2";
         case HeadStatus::invalid_content_length: return "invalid or repeated Content-Length";
         case HeadStatus::content_length_forbidden: return "Content-Length not allowed for this response";
         case HeadStatus::already_started: return "response already started";

@@ -75,6 +75,7 @@ const char* head_name(rill::HeadStatus s) {
         case rill::HeadStatus::invalid_field_name: return "invalid_field_name";
         case rill::HeadStatus::invalid_field_value: return "invalid_field_value";
         case rill::HeadStatus::transfer_encoding_set: return "transfer_encoding_set";
+        case rill::HeadStatus::connection_specific_field: return "connection_specific_field";
         case rill::HeadStatus::invalid_content_length: return "invalid_content_length";
         case rill::HeadStatus::content_length_forbidden: return "content_length_forbidden";
         case rill::HeadStatus::already_started: return "already_started";
