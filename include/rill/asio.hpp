@@ -228,8 +228,7 @@ public:
 
     /// The completion sink's write completed (after complete_write).
     void write_done() {
-        write_pending = false;
-        if (finished && on_done) post_done();
+        if (finished && !write_pending && on_done) post_done();
     }
 
 private:
@@ -413,8 +412,17 @@ public:
         link_->blocked();
         // The handler holds the body: its pending bytes must outlive the write, even when
         // everyone else has let go of it.
+        // The completion condition runs after every write_some of the composed write: each
+        // one that moved bytes is progress for the stall timeout, even before the whole
+        // write completes.
         net::async_write(*stream_, detail::BufferRange{list.data(), list.data() + list.size()},
+                         [link = link_.get()](const detail::error_code& ec, std::size_t so_far) {
+                             if (so_far != 0) link->progress();
+                             return net::transfer_all()(ec, so_far);
+                         },
                          [link = link_, body = std::move(body)](const detail::error_code& ec, std::size_t written) {
+                             // Lowered first: complete_write() may start the next write.
+                             link->write_pending = false;
                              if (!ec) link->progress();
                              body->complete_write(ec ? detail::failure(ec) : WriteResult::ok(written));
                              link->write_done();
