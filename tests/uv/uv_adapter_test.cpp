@@ -243,12 +243,17 @@ struct TestServer {
 }  // namespace
 
 TEST_CASE("uv: a client leaving mid-stream ends the body once (peer_closed) and frees its descriptor") {
-    for (const bool reset : {false, true}) {
+    // idle: the body has nothing to write when the client leaves, so only the read side can tell.
+    for (const int variant : {0, 1, 2}) {
+        const bool reset = variant == 1;
+        const bool idle = variant == 2;
         CAPTURE(reset);
+        CAPTURE(idle);
         TestServer srv;
         int closes = 0;
         rill::CloseReason reason = rill::CloseReason::completed;
         std::weak_ptr<rill::Body> weak;
+        rill::BodyPtr held;  // the application keeps an idle body, as a route waiting for data does
         srv.handler = [&](const rill::BodyPtr& body, const std::string& head) {
             weak = body;
             body->on_close([&](rill::CloseReason r) {
@@ -256,13 +261,19 @@ TEST_CASE("uv: a client leaving mid-stream ends the body once (peer_closed) and 
                 reason = r;
             });
             REQUIRE(body->respond(TestServer::request_of(head), rill::ResponseHead(200)) == rill::HeadStatus::ok);
+            if (idle) {
+                (void)body->send("Hello, ");  // and nothing more: the rest never comes
+                held = body;
+                return;
+            }
             std::make_shared<Streamer>(body, 1000000)->step();  // far more than the client reads
         };
         const int base = open_fds();
         {
             Client client(srv.port);
             client.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-            REQUIRE(run_until(&srv.loop, [&] { return client.read() , client.got.size() >= 200000; }));
+            const std::size_t enough = idle ? 10 : 200000;
+            REQUIRE(run_until(&srv.loop, [&] { return client.read(), client.got.size() >= enough; }));
             CHECK(closes == 0);
             client.close(reset);
         }
@@ -272,6 +283,7 @@ TEST_CASE("uv: a client leaving mid-stream ends the body once (peer_closed) and 
         CHECK(reason == rill::CloseReason::peer_closed);
         REQUIRE(srv.ends.size() == 1);
         CHECK_FALSE(srv.ends[0].keep_alive);
+        held.reset();
         CHECK(weak.expired());  // nobody keeps the body (nor its queue) alive
         CHECK(open_fds() == base);
     }
@@ -375,6 +387,60 @@ TEST_CASE("uv: keep-alive hands the connection on from the loop, with the pipeli
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nr3";
     CHECK(client.got == expected);
     REQUIRE(run_until(&srv.loop, [&] { return srv.closed_handles == 1; }));
+}
+
+TEST_CASE("uv: bytes read during a response are handed on whole, past the input limit that pauses reading") {
+    rill::UvOptions o;
+    o.max_input = 16 * 1024;
+    TestServer srv(o);
+    rill::BodyPtr held;
+    std::vector<std::string> heads;
+    srv.handler = [&](const rill::BodyPtr& body, const std::string& head) {
+        heads.push_back(head);
+        rill::ResponseHead h(200);
+        h.header("Content-Length", "3");
+        REQUIRE(body->respond(TestServer::request_of(head), h) == rill::HeadStatus::ok);
+        if (heads.size() == 1) {
+            held = body;  // answered later, while the client goes on sending
+            return;
+        }
+        (void)body->send("two");
+    };
+    Client client(srv.port);
+    client.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(run_until(&srv.loop, [&] { return held != nullptr; }));
+    // Far past max_input, and past what the socket buffers hold while reading is paused.
+    const std::string second = std::string(3 << 20, 'j') + "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
+    const int sndbuf = 16384;  // else the kernel takes it all at once, read or not
+    ::setsockopt(client.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    std::size_t off = 0;
+    auto progress = Clock::now();
+    REQUIRE(run_until(&srv.loop, [&] {  // until everything went, or nothing for 300 ms
+        const ssize_t n = ::send(client.fd, second.data() + off, second.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            off += static_cast<std::size_t>(n);
+            progress = Clock::now();
+        }
+        return off == second.size() || Clock::now() - progress > Ms(300);
+    }, Ms(10000)));
+    CHECK(off < second.size());  // the server stopped reading: the client is blocked
+    CHECK(srv.ends.empty());
+    (void)held->send("one");
+    held.reset();
+    REQUIRE(run_until(&srv.loop, [&] {
+        if (off < second.size()) {
+            const ssize_t n = ::send(client.fd, second.data() + off, second.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) off += static_cast<std::size_t>(n);
+        }
+        client.read();
+        return heads.size() == 2 && client.got.size() >= 2 * 41;
+    }, Ms(10000)));
+    REQUIRE(!srv.ends.empty());
+    CHECK(srv.ends[0].keep_alive);
+    CHECK(srv.ends[0].input.size() >= o.max_input);  // kept, not dropped, while reading paused
+    CHECK(heads[1] == second);  // every byte, in order: nothing lost around the pause
+    CHECK(client.got == "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none"
+                        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo");
 }
 
 TEST_CASE("uv: UvSink on its own: try_write first, pending beyond, abort while a write is in flight") {

@@ -79,7 +79,10 @@ def parse_responses(data):
             while True:
                 size_line, sep, data = data.partition(b"\r\n")
                 check(sep, "chunk size line cut")
-                size = int(size_line, 16)
+                try:
+                    size = int(size_line, 16)
+                except ValueError:
+                    raise Failure("bad chunk size line %r" % size_line[:40])
                 if size == 0:
                     trailers, sep, data = data.partition(b"\r\n\r\n") if not data.startswith(b"\r\n") else (b"", b"\r\n", data[2:])
                     check(sep, "last chunk cut")
