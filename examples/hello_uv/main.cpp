@@ -6,13 +6,14 @@
 //
 // Request parsing: the example server's parser (examples/server/http_request_parser.hpp),
 // not Debian's libhttp-parser-dev. A libuv user who must answer exactly as hello_deferred
-// does would make the same choice: http_parser 2.9 accepts what this server must refuse
+// does would make the same choice: http_parser 2.9.4 accepts what this server must refuse
 // with 400 (bare LF line ends, obs-fold, two spaces after the method, absolute-form
-// targets, a missing or repeated Host), so it would need a second, hand-written validation
-// pass over the same bytes; its incremental callbacks buy nothing for a head capped at
-// 8 KiB; and it is no longer maintained upstream (its successor, llhttp, is not packaged
-// in Debian 12). The strict parser is bounded, dependency-free, fuzzed with rill, and
-// keeps the 400/431/505/501 answers byte-identical across the example servers.
+// targets, whitespace before a field's colon, a missing or repeated Host), so it would
+// need a second, hand-written validation pass over the same bytes; its incremental
+// callbacks buy nothing for a head capped at 8 KiB; and it is no longer maintained
+// upstream (its successor, llhttp, has no C library package in Debian 12). The strict
+// parser is bounded, dependency-free, fuzzed with rill, and keeps the 400/431/505/501
+// answers byte-identical across the example servers.
 
 #include <netdb.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
 // The glue docs/adapters.md shows for libuv: a small libuv HTTP server as a user has it
-// (listen, accept, read, a parser of its own), plus the lines that add rill, each
-// marked "// +rill" (glue_lines.cmake counts them). Built and run by tests/uv.
+// (listen, accept, read, a parser of its own), plus the lines that add rill, each with
+// a trailing "+rill" comment (glue_lines.cmake counts them). Built and run by tests/uv.
 //
 // Routes: "/" answers "Hello, " at once and "World" 200 ms later; "/big" streams
 // 1 MiB in 16 KiB parts under backpressure. Usage: glue_server [--port N] (0: a free
