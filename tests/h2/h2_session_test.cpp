@@ -1,10 +1,10 @@
 // rill/nghttp2.hpp against nghttp2's own client session, in memory: what the client
 // decodes (frames, headers, DATA, trailers, resets) is the oracle, not rill's code.
 
+#include <rill/nghttp2.hpp>  // first: the header stands on its own
+
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
-
-#include <rill/nghttp2.hpp>
 
 #include <cstdint>
 #include <cstring>

@@ -296,32 +296,42 @@ def case_peer_gone(args):
 def case_flow_control(args):
     total = 4096 * 16384  # 64 MiB: far more than any window or socket buffer
     path = "/stream?parts=4096&size=16384"
+    # Growth allowed while a reader stalls. Live memory stays near the body's high-water
+    # mark; the rest is allocator slack (a sanitizer's quarantine keeps what the first
+    # megabytes churned). A server that buffered the body would grow by 64 MiB.
+    limit_kib = 24 * 1024
+
+    def stalled(what):
+        """RSS growth over the 0.3 s..1.3 s of a stall must be flat; returns the growth then."""
+        time.sleep(0.3)
+        early = srv.rss_kib()
+        time.sleep(1.0)
+        late = srv.rss_kib()
+        print("%s: server RSS %+d KiB over the stall, %+d KiB in its last second" % (what, late - base, late - early))
+        check(late - base < limit_kib, "%s grew the server by %d KiB" % (what, late - base))
+        check(late - early < 2048, "%s: the server still grew by %d KiB in the last second" % (what, late - early))
+
     with H2Server(args.server) as srv:
         check(curl(srv.url + "/stream?parts=4&size=16384") == pattern(65536), "warm-up")
-        base = srv.rss_kib()
         # 1. Node pauses the stream: HTTP/2 flow control stops the server.
+        base = srv.rss_kib()
         p = subprocess.Popen([tool("node"), args.node_script, "pause", str(srv.port), path],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         line = p.stdout.readline().decode()
         check(line.startswith("paused"), "node: %r" % line)
-        time.sleep(1.0)
-        grown = srv.rss_kib() - base
+        stalled("a paused HTTP/2 reader")
         p.stdin.write(b"resume\n")
         p.stdin.flush()
         out, _ = p.communicate(timeout=30)
         r = json.loads(out.decode().strip().splitlines()[-1])
         check(r.get("total") == total and r.get("status") == 200, "node after resume: %r" % r)
-        print("paused reader: server RSS grew %d KiB" % grown)
-        check(grown < 8 * 1024, "a paused HTTP/2 reader grew the server by %d KiB" % grown)
         # 2. A raw client opens every window wide and stops reading the socket: the session's
         #    output window and the body's watermarks hold the server.
+        base = srv.rss_kib()
         s = connect(srv.port)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         raw_request(s, 1, path.encode(), window=2 ** 31 - 1)
-        time.sleep(1.5)
-        grown = srv.rss_kib() - base
-        print("reader that stops reading the socket: server RSS grew %d KiB" % grown)
-        check(grown < 8 * 1024, "a reader that stops reading grew the server by %d KiB" % grown)
+        stalled("a reader that stops reading the socket")
         got = read_frames(s, 1 << 20)
         check(sum(len(f[3]) for f in got if f[0] == 0 and f[2] == 1) >= 1 << 20, "the stream did not go on")
         s.close()
