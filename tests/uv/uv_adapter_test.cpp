@@ -152,7 +152,7 @@ struct TestServer {
         std::string in;
     };
 
-    explicit TestServer(rill::UvOptions o = {}, int snd = 0) : options(o), sndbuf(snd) {
+    explicit TestServer(rill::UvOptions o = {}, int snd = 0, int rcv = 0) : options(o), sndbuf(snd), rcvbuf(rcv) {
         REQUIRE(uv_loop_init(&loop) == 0);
         uv_tcp_init(&loop, &listener);
         listener.data = this;
@@ -183,6 +183,10 @@ struct TestServer {
         if (self.sndbuf > 0) {
             int size = self.sndbuf;
             uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&c->tcp), &size);
+        }
+        if (self.rcvbuf > 0) {  // a fixed size: the kernel does not grow it as it pleases
+            int size = self.rcvbuf;
+            uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&c->tcp), &size);
         }
         uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp),
                       [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
@@ -230,6 +234,7 @@ struct TestServer {
     int port = 0;
     rill::UvOptions options;
     int sndbuf;
+    int rcvbuf;
     char buffer[65536];
     std::unordered_set<Conn*> conns;
     std::function<void(const rill::BodyPtr&, const std::string&)> handler;
@@ -392,7 +397,7 @@ TEST_CASE("uv: keep-alive hands the connection on from the loop, with the pipeli
 TEST_CASE("uv: bytes read during a response are handed on whole, past the input limit that pauses reading") {
     rill::UvOptions o;
     o.max_input = 16 * 1024;
-    TestServer srv(o);
+    TestServer srv(o, 0, 65536);
     rill::BodyPtr held;
     std::vector<std::string> heads;
     srv.handler = [&](const rill::BodyPtr& body, const std::string& head) {
