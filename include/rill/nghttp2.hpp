@@ -44,6 +44,7 @@ namespace rill {
 namespace h2 {
 
 class Session;
+class StreamBody;
 
 /// A request as the HTTP/2 HEADERS frame gave it (nghttp2 checked its pseudo-headers).
 /// The views stay valid only during the handler call.
@@ -69,10 +70,6 @@ struct SessionOptions {
 };
 
 namespace detail {
-
-// What prepare_response answers for a connection-specific field.
-// TODO(h2): HeadStatus::connection_specific_field once status.hpp has it (notes/requests.md).
-constexpr HeadStatus connection_specific_status = HeadStatus::invalid_field_name;
 
 constexpr bool is_connection_specific(std::string_view name) noexcept {
     return rill::detail::iequals(name, "connection") || rill::detail::iequals(name, "keep-alive") ||
@@ -108,28 +105,145 @@ struct HeaderBlock {
     }
 };
 
+class StreamHost {
+public:
+    virtual nghttp2_session* nghttp2() noexcept = 0;  // null once the connection is gone
+    virtual void wake() = 0;
+    virtual void settle_later(std::shared_ptr<StreamBody> stream) = 0;
+    virtual void stream_ended(std::int32_t stream_id, CloseReason reason) = 0;
+
+protected:
+    ~StreamHost() = default;
+};
+
 }  // namespace detail
 
 /// The body of one HTTP/2 response stream. Created by the Session when a request
 /// arrives and handed to the handler as a BodyPtr; its sink is the stream itself.
 class StreamBody final : public Body {
 public:
-    StreamBody(Session& session, std::int32_t stream_id, BodyOptions options)
-        : Body(options, true), session_(&session), id_(stream_id) {}
+    StreamBody(detail::StreamHost& host, std::int32_t stream_id, BodyOptions options)
+        : Body(options, true), host_(&host), id_(stream_id) {}
 
     /// The HTTP/2 stream this body answers.
     std::int32_t stream_id() const noexcept { return id_; }
 
 protected:
-    PreparedHead prepare_response(const Request& request, const ResponseHead& head) override;
-    CloseStatus end_response(const Fields* trailers) override;
-    WriteResult sink_write(const ConstBuffer* buffers, std::size_t count) override;
-    void sink_finish(CloseReason reason) override;
+    // HTTP/1.x's rules for the head, then HTTP/2's; the head goes to nghttp2, not the queue.
+    PreparedHead prepare_response(const Request& request, const ResponseHead& head) override {
+        PreparedHead out = rill::prepare_head(request, head);
+        out.bytes.clear();
+        if (out.status != HeadStatus::ok) return out;
+        // The connection is not the application's (RFC 9113 section 8.2.2).
+        for (const Field& f : head.fields()) {
+            if (detail::is_connection_specific(f.name)) {
+                out.status = HeadStatus::connection_specific_field;
+                return out;
+            }
+        }
+        nghttp2_session* ng = session();
+        if (ng == nullptr) {
+            out.status = HeadStatus::body_closed;
+            return out;
+        }
+        // DATA frames carry the parts: no chunk framing; a declared length stays enforced.
+        if (out.plan.framing == Framing::chunked || out.plan.framing == Framing::close_delimited)
+            out.plan.framing = Framing::raw;
+        out.plan.persistent = true;
+        const bool data = out.plan.framing == Framing::raw ||
+                          (out.plan.framing == Framing::fixed && out.plan.content_length != 0);
+
+        detail::HeaderBlock block;
+        const int status = head.status();
+        const char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                              static_cast<char>('0' + status % 10)};
+        block.strings.emplace_back(":status");
+        block.strings.emplace_back(code, 3);
+        for (const Field& f : head.fields()) block.add(f.name, f.value);
+        const nghttp2_nv* nva = block.build();
+        nghttp2_data_provider provider{};
+        provider.source.ptr = this;
+        provider.read_callback = &StreamBody::read_data;
+        if (nghttp2_submit_response(ng, id_, nva, block.nva.size(), data ? &provider : nullptr) != 0) {
+            out.status = HeadStatus::body_closed;
+            return out;
+        }
+        has_provider_ = data;
+        if (!data) end_scheduled_ = true;  // the HEADERS frame carries END_STREAM
+        host_->wake();
+        return out;
+    }
+
+    CloseStatus end_response(const Fields* trailers) override {
+        // Short of its Content-Length: no END_STREAM; the body ends truncated and resets the stream.
+        if (plan().framing == Framing::fixed && body_bytes() < plan().content_length) return CloseStatus::ok;
+        end_requested_ = true;
+        if (trailers != nullptr && !trailers->empty()) {
+            if (!has_provider_) return CloseStatus::trailers_dropped;
+            trailers_ = *trailers;
+        }
+        resume();
+        return CloseStatus::ok;
+    }
+
+    // The body offers its own queued bytes; they stay put until complete_write, so the
+    // DATA frames reference them. Completed once all of them left through the transport.
+    WriteResult sink_write(const ConstBuffer* buffers, std::size_t count) override {
+        if (session() == nullptr) return WriteResult::closed(0);
+        const std::size_t total = buffer_size(buffers, count);
+        if (total == 0) return WriteResult::ok(0);
+        if (!has_provider_) return WriteResult::failed(0);  // no DATA may follow this head
+        offer_.assign(buffers, buffers + count);
+        offer_bytes_ = total;
+        offer_index_ = offer_offset_ = 0;
+        handed_ = written_ = 0;
+        pending_ = true;
+        resume();
+        host_->wake();
+        return WriteResult::pending(total);
+    }
+
+    void sink_finish(CloseReason reason) override {
+        finished_ = true;
+        finish_reason_ = reason;
+        if (host_ == nullptr) return;
+        host_->stream_ended(id_, reason);
+        nghttp2_session* ng = session();
+        if (ng == nullptr) return;
+        if (reason == CloseReason::completed) {
+            end_requested_ = true;
+            resume();
+        } else {
+            // Short of its length, abandoned, or the server is going: the client must not
+            // take what it got for a whole response.
+            if (pending_) {
+                cancelled_ = true;
+                if (handed_ == written_) host_->settle_later(std::static_pointer_cast<StreamBody>(shared_from_this()));
+            }
+            if (!reset_sent_ && !(end_scheduled_ && reason == CloseReason::peer_closed)) {
+                reset_sent_ = true;
+                const std::uint32_t code =
+                    reason == CloseReason::peer_closed ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR;
+                nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id_, code);
+            }
+        }
+        host_->wake();
+    }
 
 private:
     friend class Session;
 
     void start() { attach_sink(); }
+    nghttp2_session* session() const noexcept {
+        return host_ == nullptr || stream_closed_ ? nullptr : host_->nghttp2();
+    }
+    void resume() {
+        nghttp2_session* ng = session();
+        if (!deferred_ || ng == nullptr) return;
+        deferred_ = false;
+        nghttp2_session_resume_data(ng, id_);
+        host_->wake();
+    }
     std::size_t unsent() const noexcept { return offer_bytes_ - handed_; }
     // Nothing will be offered after the current offer: the last frame may carry END_STREAM.
     bool nothing_after_offer() const noexcept {
@@ -138,7 +252,36 @@ private:
         return bytes_queued() <= offer_bytes_;
     }
 
-    Session* session_;  // null once the session is gone
+    // nghttp2's data provider: how many offered bytes the next DATA frame carries
+    // (NGHTTP2_DATA_FLAG_NO_COPY: Session::on_send_data references them), END_STREAM
+    // or the trailers once nothing else will come, NGHTTP2_ERR_DEFERRED when the
+    // offer is used up.
+    static ssize_t read_data(nghttp2_session* session, std::int32_t stream_id, std::uint8_t*, std::size_t length,
+                             std::uint32_t* flags, nghttp2_data_source* source, void*) {
+        auto* s = static_cast<StreamBody*>(source->ptr);
+        if (s->cancelled_ || (s->finished_ && s->finish_reason_ != CloseReason::completed))
+            return NGHTTP2_ERR_DEFERRED;  // a reset is on its way
+        const std::size_t avail = s->unsent();
+        const std::size_t n = avail < length ? avail : length;
+        if (n == avail && s->nothing_after_offer()) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            s->end_scheduled_ = true;
+            if (!s->trailers_.empty()) {
+                detail::HeaderBlock block;
+                for (const Field& f : s->trailers_) block.add(f.name, f.value);
+                const nghttp2_nv* nva = block.build();
+                if (nghttp2_submit_trailer(session, stream_id, nva, block.nva.size()) == 0)
+                    *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            }
+        } else if (n == 0) {
+            s->deferred_ = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
+        if (n != 0) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        return static_cast<ssize_t>(n);
+    }
+
+    detail::StreamHost* host_;  // null once the session is gone
     std::int32_t id_;
     // The write in flight: the body's queued bytes, valid until complete_write.
     std::vector<ConstBuffer> offer_;
@@ -161,7 +304,7 @@ private:
 };
 
 /// One server-side HTTP/2 connection (h2c or, behind TLS, h2) on nghttp2.
-class Session {
+class Session final : private detail::StreamHost {
 public:
     using Handler = std::function<void(const RequestHead&, const BodyPtr&)>;
     /// Observes every stream body's end (logs, counters); may be empty.
@@ -306,14 +449,12 @@ public:
                 s->complete_write(WriteResult::closed(0));
             }
         }
-        for (auto& s : owed) s->session_ = nullptr;
+        for (auto& s : owed) s->host_ = nullptr;
         settle_.clear();
         settle();
     }
 
 private:
-    friend class StreamBody;
-
     // One piece of output: bytes the session owns (frames nghttp2 serialized, DATA frame
     // headers) or a reference into a stream body's queue.
     struct Chunk {
@@ -327,13 +468,18 @@ private:
         std::string method, scheme, authority, path;
         Fields fields;
         std::uint64_t body_bytes = 0;
-        std::shared_ptr<StreamBody> body;
     };
 
     static Session& self(void* user_data) { return *static_cast<Session*>(user_data); }
 
-    void wake() {
+    // detail::StreamHost: what a stream body needs of its connection.
+    nghttp2_session* nghttp2() noexcept override { return session_; }
+    void wake() override {
         if (wake_) wake_();
+    }
+    void settle_later(std::shared_ptr<StreamBody> stream) override { settle_.push_back(std::move(stream)); }
+    void stream_ended(std::int32_t stream_id, CloseReason reason) override {
+        if (stream_end_) stream_end_(stream_id, reason);
     }
 
     void append_owned(const char* data, std::size_t size) {
@@ -391,10 +537,6 @@ private:
         for (auto& s : open) s->abort(reason);
     }
 
-    void finished(StreamBody& s, CloseReason reason) {
-        if (stream_end_) stream_end_(s.id_, reason);
-    }
-
     // ---- nghttp2 callbacks -------------------------------------------------------
 
     static ssize_t on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user) {
@@ -438,31 +580,6 @@ private:
             me.append_owned(zeros.data(), zeros.size());
         }
         return me.out_bytes_ >= me.opts_.output_window ? NGHTTP2_ERR_PAUSE : 0;
-    }
-
-    static ssize_t on_read(nghttp2_session* session, std::int32_t stream_id, std::uint8_t*, std::size_t length,
-                           std::uint32_t* flags, nghttp2_data_source* source, void*) {
-        auto* s = static_cast<StreamBody*>(source->ptr);
-        if (s->cancelled_ || (s->finished_ && s->finish_reason_ != CloseReason::completed))
-            return NGHTTP2_ERR_DEFERRED;  // a reset is on its way
-        const std::size_t avail = s->unsent();
-        const std::size_t n = avail < length ? avail : length;
-        if (n == avail && s->nothing_after_offer()) {
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-            s->end_scheduled_ = true;
-            if (!s->trailers_.empty()) {
-                detail::HeaderBlock block;
-                for (const Field& f : s->trailers_) block.add(f.name, f.value);
-                const nghttp2_nv* nva = block.build();
-                if (nghttp2_submit_trailer(session, stream_id, nva, block.nva.size()) == 0)
-                    *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-            }
-        } else if (n == 0) {
-            s->deferred_ = true;
-            return NGHTTP2_ERR_DEFERRED;
-        }
-        if (n != 0) *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-        return static_cast<ssize_t>(n);
     }
 
     static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
@@ -543,7 +660,7 @@ private:
         if (it == incoming_.end()) return;
         Incoming in = std::move(it->second);
         incoming_.erase(it);
-        auto body = std::make_shared<StreamBody>(*this, stream_id, opts_.body);
+        auto body = std::make_shared<StreamBody>(static_cast<detail::StreamHost&>(*this), stream_id, opts_.body);
         streams_.emplace(stream_id, body);
         body->start();
         const RequestHead head{in.method, in.scheme, in.authority, in.path, in.fields, stream_id};
@@ -564,113 +681,6 @@ private:
     std::vector<std::shared_ptr<StreamBody>> settle_;
     bool failed_ = false;
 };
-
-// ---- StreamBody ---------------------------------------------------------------------
-
-inline PreparedHead StreamBody::prepare_response(const Request& request, const ResponseHead& head) {
-    // HTTP/1.x's rules first (names, values, status, Content-Length, Transfer-Encoding) ...
-    PreparedHead out = rill::prepare_head(request, head);
-    out.bytes.clear();
-    if (out.status != HeadStatus::ok) return out;
-    // ... then HTTP/2's: the connection is not the application's (RFC 9113 section 8.2.2).
-    for (const Field& f : head.fields()) {
-        if (detail::is_connection_specific(f.name)) {
-            out.status = detail::connection_specific_status;
-            return out;
-        }
-    }
-    if (session_ == nullptr || session_->session_ == nullptr || stream_closed_) {
-        out.status = HeadStatus::body_closed;
-        return out;
-    }
-    // DATA frames carry the parts: no chunk framing; a length stays enforced.
-    if (out.plan.framing == Framing::chunked || out.plan.framing == Framing::close_delimited)
-        out.plan.framing = Framing::raw;
-    out.plan.persistent = true;
-    const bool data = out.plan.framing == Framing::raw ||
-                      (out.plan.framing == Framing::fixed && out.plan.content_length != 0);
-
-    detail::HeaderBlock block;
-    char code[4] = {static_cast<char>('0' + head.status() / 100), static_cast<char>('0' + head.status() / 10 % 10),
-                    static_cast<char>('0' + head.status() % 10), '\0'};
-    block.strings.emplace_back(":status");
-    block.strings.emplace_back(code, 3);
-    for (const Field& f : head.fields()) block.add(f.name, f.value);
-    const nghttp2_nv* nva = block.build();
-    nghttp2_data_provider provider{};
-    provider.source.ptr = this;
-    provider.read_callback = &Session::on_read;
-    const int rv = nghttp2_submit_response(session_->session_, id_, nva, block.nva.size(), data ? &provider : nullptr);
-    if (rv != 0) {
-        out.status = HeadStatus::body_closed;
-        return out;
-    }
-    has_provider_ = data;
-    if (!data) end_scheduled_ = true;  // the HEADERS frame carries END_STREAM
-    session_->wake();
-    return out;
-}
-
-inline CloseStatus StreamBody::end_response(const Fields* trailers) {
-    // Short of its Content-Length: no END_STREAM; the body ends truncated and resets the stream.
-    if (plan().framing == Framing::fixed && body_bytes() < plan().content_length) return CloseStatus::ok;
-    end_requested_ = true;
-    if (trailers != nullptr && !trailers->empty()) {
-        if (!has_provider_) return CloseStatus::trailers_dropped;
-        trailers_ = *trailers;
-    }
-    if (deferred_ && session_ != nullptr && session_->session_ != nullptr && !stream_closed_) {
-        deferred_ = false;
-        nghttp2_session_resume_data(session_->session_, id_);
-        session_->wake();
-    }
-    return CloseStatus::ok;
-}
-
-inline WriteResult StreamBody::sink_write(const ConstBuffer* buffers, std::size_t count) {
-    if (session_ == nullptr || session_->session_ == nullptr || stream_closed_) return WriteResult::closed(0);
-    const std::size_t total = buffer_size(buffers, count);
-    if (total == 0) return WriteResult::ok(0);
-    if (!has_provider_) return WriteResult::failed(0);  // no DATA may follow this head
-    offer_.assign(buffers, buffers + count);
-    offer_bytes_ = total;
-    offer_index_ = offer_offset_ = 0;
-    handed_ = written_ = 0;
-    pending_ = true;
-    if (deferred_) {
-        deferred_ = false;
-        nghttp2_session_resume_data(session_->session_, id_);
-    }
-    session_->wake();
-    return WriteResult::pending(total);
-}
-
-inline void StreamBody::sink_finish(CloseReason reason) {
-    finished_ = true;
-    finish_reason_ = reason;
-    Session* session = session_;
-    if (session != nullptr) session->finished(*this, reason);
-    if (session == nullptr || session->session_ == nullptr) return;
-    if (reason == CloseReason::completed) {
-        end_requested_ = true;
-        if (deferred_ && !stream_closed_) {
-            deferred_ = false;
-            nghttp2_session_resume_data(session->session_, id_);
-        }
-    } else {
-        // Short of its length, abandoned, or the server is going: the client must not take
-        // what it got for a whole response.
-        if (pending_ && handed_ == written_) session->settle_.push_back(
-            std::static_pointer_cast<StreamBody>(shared_from_this()));
-        if (pending_) cancelled_ = true;
-        if (!stream_closed_ && !reset_sent_ && !(end_scheduled_ && reason == CloseReason::peer_closed)) {
-            reset_sent_ = true;
-            const std::uint32_t code = reason == CloseReason::peer_closed ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR;
-            nghttp2_submit_rst_stream(session->session_, NGHTTP2_FLAG_NONE, id_, code);
-        }
-    }
-    session->wake();
-}
 
 }  // namespace h2
 }  // namespace rill

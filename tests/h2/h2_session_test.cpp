@@ -214,7 +214,7 @@ TEST_CASE("connection-specific fields are refused; names go out in lower case") 
     const std::int32_t id = link.get("/");
     link.pump();
     REQUIRE(answers.size() == 6);
-    for (int i = 0; i < 4; ++i) CHECK(answers[static_cast<std::size_t>(i)] == rill::h2::detail::connection_specific_status);
+    for (int i = 0; i < 4; ++i) CHECK(answers[static_cast<std::size_t>(i)] == rill::HeadStatus::connection_specific_field);
     CHECK(answers[4] == rill::HeadStatus::transfer_encoding_set);
     CHECK(answers[5] == rill::HeadStatus::invalid_field_name);
     CHECK(link.seen[id].headers["x-mixed-case"] == "Value");
