@@ -14,6 +14,7 @@
 #include "rill/framing.hpp"
 #include "rill/body.hpp"
 #include "rill/deferred_body.hpp"
+#include "rill/turn.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include "rill/posix_socket_sink.hpp"

@@ -855,6 +855,7 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 // #include <rill/buffer.hpp>
 // #include <rill/detail/segment_queue.hpp>
@@ -1030,6 +1031,25 @@ private:
 
 namespace rill {
 
+class Body;
+class Turn;
+
+namespace detail {
+
+// The bodies that gathered parts during the current loop turn of this thread
+// (rill/turn.hpp installs one; without it every part is written at once).
+struct TurnList {
+    std::vector<std::shared_ptr<Body>> bodies;
+    std::function<void()> on_first_gather;
+};
+
+inline TurnList*& current_turn() noexcept {
+    static thread_local TurnList* turn = nullptr;
+    return turn;
+}
+
+}  // namespace detail
+
 /// Thrown for a programming error in the use of a body (each() twice); never for I/O.
 class UsageError : public std::logic_error {
 public:
@@ -1106,6 +1126,7 @@ public:
     /// A readiness sink's server calls this when its transport can take more bytes.
     void flush() {
         CallScope scope(*this);
+        blocked_ = false;
         pump();
     }
 
@@ -1132,7 +1153,9 @@ public:
         pump();
     }
 
-    /// While corked, parts are only queued; uncork() writes them in one gather write.
+    /// While corked, parts are gathered; uncork() writes them in one gather write. Once what
+    /// is gathered and a new part reach RILL_COALESCE_LIMIT bytes they leave together at
+    /// once, the new part straight from the caller's memory.
     void cork() noexcept { ++cork_; }
     void uncork() {
         if (cork_ == 0) return;
@@ -1255,7 +1278,29 @@ protected:
     }
 
 private:
+    friend class Turn;
     enum class Drive : std::uint8_t { done, more, blocked, pending, failed };
+
+    // Turn::end(): what this body gathered during the turn leaves in one write.
+    void end_turn() {
+        in_turn_ = false;
+        if (blocked_) return;  // the sink is full: its flush() comes when it is writable
+        CallScope scope(*this);
+        pump();
+    }
+
+    // Gathers rather than writes: corked, or a loop turn is running on this thread.
+    bool gathering() noexcept {
+        if (cork_ != 0 || in_turn_) return true;
+        detail::TurnList* turn = detail::current_turn();
+        if (turn == nullptr) return false;
+        std::shared_ptr<Body> self = weak_from_this().lock();
+        if (!self) return false;  // not owned by a shared_ptr: nothing could flush it later
+        in_turn_ = true;
+        turn->bodies.push_back(std::move(self));
+        if (turn->bodies.size() == 1 && turn->on_first_gather) turn->on_first_gather();
+        return true;
+    }
 
     SendStatus send_part(std::string_view data, std::string* owned) {
         CallScope scope(*this);
@@ -1323,20 +1368,19 @@ private:
             return queue_status(SendStatus::queued);
         }
         std::size_t done = 0;
-        if (has_sink_ && cork_ == 0 && !pumping_ && queue_.empty() && !completion_sink_) {
-            ConstBuffer bufs[3];
-            std::size_t n = 0;
-            for (std::string_view piece : {f.prefix, f.data, f.suffix})
-                if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
-            in_flight_ = f.size();
-            struct Landed {  // even when the sink throws
-                std::size_t& bytes;
-                ~Landed() { bytes = 0; }
-            } landed{in_flight_};
-            const Drive d = drive(bufs, n, done);
+        // A readiness sink that is not known to be full: write now, unless this part can
+        // wait for the end of the cork or the loop turn (small, and what is gathered with
+        // it stays under the limit). What is gathered leaves with the part, zero-copy.
+        if (has_sink_ && !pumping_ && !blocked_ && !completion_sink_ &&
+            (queue_.bytes() + f.size() >= RILL_COALESCE_LIMIT || (queue_.empty() && !gathering()))) {
+            const std::size_t gathered = queue_.bytes();
+            const Drive d = write_through(f, done);
             if (d == Drive::failed) return SendStatus::closed;
-            if (d == Drive::done && reentrant_.empty() && state_ != BodyState::closing && !drain_pending_)
+            if (gathered == 0 && d == Drive::done && reentrant_.empty() && state_ != BodyState::closing &&
+                !drain_pending_)
                 return SendStatus::written;
+        } else if (has_sink_ && !completion_sink_ && !blocked_) {
+            (void)gathering();  // register with the turn (or stay corked)
         }
         if (done < f.size()) push(queue_, f, owned, done);
         if (completion_sink_ && has_sink_ && cork_ == 0 && !pumping_) {
@@ -1445,44 +1489,78 @@ private:
         return Drive::failed;
     }
 
-    // Offers caller-owned buffers until all are taken, the sink would block, or it fails.
-    Drive drive(ConstBuffer* bufs, std::size_t n, std::size_t& written) {
-        std::size_t i = 0;
-        for (;;) {
-            while (i < n && bufs[i].size == 0) ++i;
-            if (i == n) return Drive::done;
-            std::size_t taken = 0;
-            const Drive d = write_once(bufs + i, n - i, taken);
-            if (d == Drive::failed) return d;
-            written += taken;
-            in_flight_ -= taken;
-            while (i < n && taken >= bufs[i].size) taken -= bufs[i++].size;
-            if (taken != 0) {
-                bufs[i].data += taken;
-                bufs[i].size -= taken;
-            }
-            if (d == Drive::blocked) return d;
+    // Offers what is gathered and then the part, from the caller's memory, until all is
+    // taken, the sink would block, or it fails. `part_done`: the part's bytes taken. The
+    // queue's bytes taken are consumed; what is left of the part is the caller's to queue.
+    Drive write_through(const detail::Framed& f, std::size_t& part_done) {
+        ConstBuffer bufs[RILL_GATHER_MAX + 3];
+        std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
+        std::size_t gathered = buffer_size(bufs, n);
+        if (gathered != queue_.bytes()) {  // too many pieces for one write: the queue goes first
+            const Drive d = write_queue();
+            if (d != Drive::done) return d == Drive::failed ? d : Drive::blocked;
+            n = 0;
+            gathered = 0;
         }
+        for (std::string_view piece : {f.prefix, f.data, f.suffix})
+            if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
+        in_flight_ = f.size();
+        struct Landed {  // even when the sink throws
+            std::size_t& bytes;
+            ~Landed() { bytes = 0; }
+        } landed{in_flight_};
+        std::size_t total = 0;
+        std::size_t i = 0;
+        Drive d = Drive::done;
+        {
+            FlagScope pumping(pumping_);  // the buffers point into queue_: nothing may pump it meanwhile
+            for (;;) {
+                while (i < n && bufs[i].size == 0) ++i;
+                if (i == n) break;
+                std::size_t taken = 0;
+                d = write_once(bufs + i, n - i, taken);
+                if (d == Drive::failed) return d;
+                total += taken;
+                if (total > gathered) in_flight_ = f.size() - (total - gathered);
+                while (i < n && taken >= bufs[i].size) taken -= bufs[i++].size;
+                if (taken != 0) {
+                    bufs[i].data += taken;
+                    bufs[i].size -= taken;
+                }
+                if (d == Drive::blocked) break;
+            }
+        }
+        queue_.consume(total < gathered ? total : gathered);
+        part_done = total > gathered ? total - gathered : 0;
+        if (i < n) blocked_ = true;  // bytes left behind: the sink is full until flush()
+        return i < n ? Drive::blocked : Drive::done;
+    }
+
+    // Offers the queue until it is empty, the sink would block, or it fails.
+    Drive write_queue() {
+        FlagScope pumping(pumping_);
+        while (!queue_.empty()) {
+            // Gathered afresh each time: a write may have added to the queue.
+            ConstBuffer bufs[RILL_GATHER_MAX];
+            const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
+            std::size_t taken = 0;
+            const Drive d = write_once(bufs, n, taken);
+            if (d == Drive::failed || d == Drive::pending) return d;
+            queue_.consume(taken);
+            queue_.append(reentrant_);
+            if (d == Drive::blocked) {
+                blocked_ = true;
+                return d;
+            }
+        }
+        blocked_ = false;
+        return Drive::done;
     }
 
     // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
     void pump() {
         if (!has_sink_ || cork_ != 0 || pumping_ || in_write_ || write_pending_) return;
-        {
-            FlagScope pumping(pumping_);
-            while (!queue_.empty()) {
-                // Gathered afresh each time: a write may have added to the queue.
-                ConstBuffer bufs[RILL_GATHER_MAX];
-                const std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
-                std::size_t taken = 0;
-                const Drive d = write_once(bufs, n, taken);
-                if (d == Drive::failed) return;
-                if (d == Drive::pending) break;
-                queue_.consume(taken);
-                queue_.append(reentrant_);
-                if (d == Drive::blocked) break;
-            }
-        }
+        if (write_queue() == Drive::failed) return;
         if (write_pending_) {
             // Nothing ends while the transport holds bytes; a drain may be due already.
         } else if (queue_.empty() && state_ == BodyState::closing) {
@@ -1590,6 +1668,8 @@ private:
     bool in_write_ = false;
     std::size_t in_flight_ = 0;  // what is left of a part offered straight to the sink
     bool drain_pending_ = false;
+    bool blocked_ = false;               // a readiness sink left bytes behind: wait for flush()
+    bool in_turn_ = false;               // registered with this thread's loop turn
     bool write_pending_ = false;         // a completion sink holds pending_bytes_ of the queue
     std::size_t pending_bytes_ = 0;
     bool has_inline_completion_ = false;  // complete_write() came from inside write()
@@ -1698,6 +1778,69 @@ private:
 }  // namespace rill
 
 #endif  // RILL_DEFERRED_BODY_HPP
+// #include <rill/turn.hpp>
+#ifndef RILL_TURN_HPP
+#define RILL_TURN_HPP
+
+// rill::Turn: coalescing without asking. An event loop marks where one of its
+// turns ends; parts sent to a body during the turn are gathered and leave in one
+// gather write per body at the end of the turn, instead of one system call each.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+// #include <rill/body.hpp>
+
+namespace rill {
+
+/// One event loop's turns on this thread. While a Turn is installed, a send() to an
+/// open body with a readiness sink is gathered (up to RILL_COALESCE_LIMIT bytes, then
+/// it leaves at once with the part, zero-copy); end() writes what each touched body
+/// gathered. Install one per loop thread and call end() where each turn of the loop
+/// ends (after dispatching one poll's events and timers). Without a Turn, every part
+/// is written at once. Not copyable, not movable: bodies find it through a per-thread slot.
+class Turn {
+public:
+    Turn() : previous_(detail::current_turn()) { detail::current_turn() = &list_; }
+    ~Turn() {
+        end();
+        detail::current_turn() = previous_;
+    }
+    Turn(const Turn&) = delete;
+    Turn& operator=(const Turn&) = delete;
+
+    /// Writes what the bodies gathered during this turn: one write per body (more only if
+    /// the sink takes less). Parts sent from inside those writes join the next turn.
+    void end() {
+        if (list_.bodies.empty()) return;
+        std::vector<std::shared_ptr<Body>> bodies;
+        bodies.swap(list_.bodies);
+        for (const std::shared_ptr<Body>& body : bodies) body->end_turn();
+        bodies.clear();
+        if (list_.bodies.empty()) list_.bodies.swap(bodies);  // keep the capacity for the next turn
+    }
+
+    /// Called when the first body gathers in a turn: a loop without a natural end-of-turn
+    /// hook schedules end() here (Asio: post it to the executor).
+    template <class F>
+    void on_first_gather(F&& callback) {
+        list_.on_first_gather = std::forward<F>(callback);
+    }
+
+    /// Bodies waiting for end().
+    std::size_t pending() const noexcept { return list_.bodies.size(); }
+
+private:
+    detail::TurnList list_;
+    detail::TurnList* previous_;
+};
+
+}  // namespace rill
+
+#endif  // RILL_TURN_HPP
 
 #if defined(__unix__) || defined(__APPLE__)
 // #include <rill/posix_socket_sink.hpp>
