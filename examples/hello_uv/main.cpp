@@ -306,9 +306,7 @@ int main(int argc, char** argv) {
     }
     int exit_status = 0;
     {
-#ifdef RILL_UV_HAS_TURN  // TEMPORARY (helper uv) until turn.hpp lands
         rill::UvTurn turn(&loop);  // rill: sends of one loop iteration leave together
-#endif
         UvScheduler scheduler(&loop);
         rill_example::HelloApp app(scheduler, args.delay);
         Server server(&loop, scheduler, app, opts);

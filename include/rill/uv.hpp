@@ -32,10 +32,7 @@
 #include "rill/buffer.hpp"
 #include "rill/deferred_body.hpp"
 #include "rill/status.hpp"
-#if __has_include("rill/turn.hpp")  // TEMPORARY (helper uv) until turn.hpp lands
 #include "rill/turn.hpp"
-#define RILL_UV_HAS_TURN 1
-#endif
 
 namespace rill {
 
@@ -146,11 +143,12 @@ public:
     }
 
     /// A body for the next response on this stream; hand it to the application. `on_end`
-    /// runs once from the loop after the body ended, never from inside a body call.
-    /// Throws UsageError while a response is running.
+    /// runs once from the loop after the body ended, never from inside a body call (not at
+    /// all when the server closes the connection first: close(), or this object's end).
+    /// Throws UsageError while a response is running or once the connection closes.
     BodyPtr start_response(EndFn on_end) {
         if (phase_ != Phase::idle)
-            throw UsageError("rill::UvConnection::start_response(): one response at a time per connection");
+            throw UsageError("rill::UvConnection::start_response(): a response is running, or the connection closes");
         ensure_timer();
         phase_ = Phase::responding;
         on_end_ = std::move(on_end);
@@ -395,7 +393,6 @@ inline void UvSink::finish(CloseReason reason) {
     if (on_finish_) on_finish_(reason);
 }
 
-#ifdef RILL_UV_HAS_TURN
 /// Ends rill's loop turns (rill::Turn) on a libuv loop: sends made by one iteration's
 /// callbacks are written once per body, before the loop polls (uv_prepare_t, so a send
 /// from a timer does not wait for the next event) and after its I/O callbacks
@@ -428,7 +425,6 @@ private:
     uv_prepare_t* prepare_;
     uv_check_t* check_;
 };
-#endif
 
 }  // namespace rill
 

@@ -128,11 +128,7 @@ void on_connection(uv_stream_t* server, int status) {
 int main(int argc, char** argv) {
     loop = uv_default_loop();
     ::signal(SIGPIPE, SIG_IGN);
-#ifdef RILL_UV_HAS_TURN  // TEMPORARY until turn.hpp lands
     rill::UvTurn turn(loop);  // +rill
-#else
-    (void)loop;
-#endif
     uv_tcp_t server;
     uv_tcp_init(loop, &server);
     sockaddr_in addr{};

@@ -8,11 +8,7 @@ namespace {
     const rill::BodyPtr body = connection.start_response([](rill::UvEnd) {});
     auto plain = rill::make_deferred_body<rill::UvSink>();
     plain->each(rill::UvSink(stream, plain));
-#ifdef RILL_UV_HAS_TURN  // TEMPORARY until turn.hpp lands
     rill::UvTurn turn(loop);
-#else
-    (void)loop;
-#endif
     static_assert(rill::sink_completes_later_v<rill::UvSink>, "UvSink completes its writes later");
 }
 }  // namespace

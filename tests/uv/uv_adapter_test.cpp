@@ -489,3 +489,69 @@ TEST_CASE("uv: UvSink on its own: try_write first, pending beyond, abort while a
     CHECK(uv_loop_close(&loop) == 0);
     ::close(sv[1]);
 }
+
+namespace {
+// A readiness sink that takes everything and records when, and how much.
+struct RecordingSink {
+    std::vector<std::pair<Clock::time_point, std::size_t>>* log;
+    rill::WriteResult write(const rill::ConstBuffer* bufs, std::size_t count) {
+        const std::size_t n = rill::buffer_size(bufs, count);
+        log->emplace_back(Clock::now(), n);
+        return rill::WriteResult::ok(n);
+    }
+    void finish(rill::CloseReason) {}
+};
+}  // namespace
+
+TEST_CASE("uv: UvTurn writes what a timer callback sent in one write, before the loop waits") {
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    std::vector<std::pair<Clock::time_point, std::size_t>> writes;
+    auto body = rill::make_deferred_body<RecordingSink>();
+    body->each(RecordingSink{&writes});
+    Clock::time_point sent_at{};
+    {
+        rill::UvTurn turn(&loop);
+        struct Ctx {
+            rill::BodyPtr body;
+            Clock::time_point* sent_at;
+        } ctx{body, &sent_at};
+        uv_timer_t send_timer, stop_timer;
+        uv_timer_init(&loop, &send_timer);
+        uv_timer_init(&loop, &stop_timer);
+        send_timer.data = &ctx;
+        uv_timer_start(&send_timer, [](uv_timer_t* t) {
+            auto* c = static_cast<Ctx*>(t->data);
+            *c->sent_at = Clock::now();
+            for (const char* part : {"one ", "two ", "three"}) CHECK(c->body->send(part) == rill::SendStatus::queued);
+        }, 20, 0);
+        // The loop's next event is 400 ms away: the parts must not wait for it.
+        uv_timer_start(&stop_timer, [](uv_timer_t*) {}, 400, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_close(reinterpret_cast<uv_handle_t*>(&send_timer), nullptr);
+        uv_close(reinterpret_cast<uv_handle_t*>(&stop_timer), nullptr);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    REQUIRE(writes.size() == 1);  // three sends, one write
+    CHECK(writes[0].second == 13);
+    CHECK(writes[0].first - sent_at < Ms(100));
+
+    // Sent from an I/O callback (poll phase): written before uv_run(UV_RUN_NOWAIT) returns.
+    {
+        rill::UvTurn turn(&loop);
+        uv_async_t wake;
+        uv_async_init(&loop, &wake, [](uv_async_t* a) {
+            auto* b = static_cast<rill::Body*>(a->data);
+            for (const char* part : {"four ", "five"}) CHECK(b->send(part) == rill::SendStatus::queued);
+        });
+        wake.data = body.get();
+        uv_async_send(&wake);
+        uv_run(&loop, UV_RUN_NOWAIT);
+        REQUIRE(writes.size() == 2);
+        CHECK(writes[1].second == 9);
+        uv_close(reinterpret_cast<uv_handle_t*>(&wake), nullptr);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
