@@ -172,7 +172,7 @@ private:
         std::size_t budget = 256 * 1024;
         while (!done_ && left_ != 0) {
             const std::string_view part = pattern_slice(offset_, size_);
-            hash_ = fnv1a64(hash_, part);
+            if (trailers_) hash_ = fnv1a64(hash_, part);  // only /trailers sends the checksum
             offset_ += size_;
             --left_;
             const rill::SendStatus s = body_->send(part);

@@ -1384,7 +1384,9 @@ private:
         }
         if (done < f.size()) push(queue_, f, owned, done);
         if (completion_sink_ && has_sink_ && cork_ == 0 && !pumping_) {
-            // A completion sink writes from the queue: start a write unless one is running.
+            // A completion sink writes from the queue: start a write unless one is running,
+            // or this loop turn gathers and the queue is still under the limit.
+            if (queue_.bytes() < RILL_COALESCE_LIMIT && gathering()) return queue_status(SendStatus::queued);
             pump();
             if (state_ == BodyState::closed)
                 return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;

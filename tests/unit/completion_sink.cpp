@@ -318,3 +318,24 @@ TEST_CASE("route code holds rill::Body and never names the sink") {
     CHECK(f.t.wire == "part");
     CHECK(f.closes == std::vector<CloseReason>{CloseReason::completed});
 }
+
+TEST_CASE("completion sink: parts of one loop turn leave in one write") {
+    Fixture f;
+    f.start();
+    rill::Turn turn;
+    for (int i = 0; i < 50; ++i) CHECK(f.body->send(std::string_view("0123456789")) == SendStatus::queued);
+    f.body->close();
+    CHECK(f.t.writes.empty());
+    turn.end();
+    REQUIRE(f.t.writes.size() == 1);
+    CHECK(f.t.writes[0].size() == 500);
+    f.t.complete();
+    CHECK(f.closes == std::vector<CloseReason>{CloseReason::completed});
+
+    SUBCASE("past the limit a write starts without waiting for the turn's end") {
+        Fixture g;
+        g.start();
+        (void)g.body->send(std::string(RILL_COALESCE_LIMIT, 'z'));
+        CHECK(g.t.writes.size() == 1);
+    }
+}
