@@ -354,7 +354,22 @@ def case_sigterm(args):
         srv._kill()
 
 
+def case_cli(args):
+    # hello_deferred's command line: --help, usage errors, the listening line, --port 0.
+    r = subprocess.run([args.server, "--help"], capture_output=True, timeout=10)
+    check(r.returncode == 0 and b"--delay-ms" in r.stdout and b"--port" in r.stdout, "--help: %r" % (r,))
+    for bad in (["--port", "x"], ["--delay-ms", "-1"], ["--bogus", "1"], ["--port"], ["--log-streams", "2"]):
+        try:
+            r = subprocess.run([args.server, "--port", "0", *bad], capture_output=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            raise Failure("%s was taken: the server started instead of exiting 2" % bad)
+        check(r.returncode == 2 and r.stderr, "%s: exit %d, stderr %r" % (bad, r.returncode, r.stderr))
+    with H2Server(args.server) as a, H2Server(args.server) as b:
+        check(a.port != b.port, "--port 0 gave two servers the same port")
+
+
 CASES = {
+    "cli": case_cli,
     "curl_routes": case_curl_routes,
     "nghttp_frames": case_nghttp_frames,
     "node_routes": case_node_routes,
