@@ -9,7 +9,7 @@
 //   head   ResponseHead -> nghttp2_submit_response (lower-case names, no connection-specific
 //          fields), HEAD/204/304/Content-Length 0 end with the HEADERS frame
 //   parts  unframed; the data provider offers the body's own queued bytes with
-//          NGHTTP2_DATA_FLAG_NO_COPY; the DATA frame header is the only byte copied
+//          NGHTTP2_DATA_FLAG_NO_COPY; the 9-byte DATA frame headers are the only bytes copied
 //   end    close() -> END_STREAM; close(trailers) -> a trailing HEADERS frame;
 //          truncated or aborted -> RST_STREAM
 //   peer   RST_STREAM, a GOAWAY with an error, or a dropped connection -> peer_closed
@@ -43,7 +43,6 @@
 namespace rill {
 namespace h2 {
 
-class Session;
 class StreamBody;
 
 /// A request as the HTTP/2 HEADERS frame gave it (nghttp2 checked its pseudo-headers).
@@ -105,6 +104,7 @@ struct HeaderBlock {
     }
 };
 
+// What a stream body needs of its connection; the Session is one.
 class StreamHost {
 public:
     virtual nghttp2_session* nghttp2() noexcept = 0;  // null once the connection is gone
