@@ -1265,7 +1265,10 @@ int mode_one(const Options& o) {
 constexpr std::size_t latency_part = 64;
 
 // One stream: `parts` parts, one per timer tick, each stamped with its send time.
-void latency_run(Contender c, std::uint64_t parts, unsigned interval_us, std::vector<double>& us) {
+// `us`: send -> decoded by the client; `local_us`: send -> the write that took it returned
+// (what the library adds before the kernel has the part, free of the client's scheduling).
+void latency_run(Contender c, std::uint64_t parts, unsigned interval_us, std::vector<double>& us,
+                 std::vector<double>& local_us) {
     const Pattern filler(latency_part);
     std::vector<double> got;
     got.reserve(parts);
@@ -1321,7 +1324,8 @@ void latency_run(Contender c, std::uint64_t parts, unsigned interval_us, std::ve
         const std::string_view fill = filler.part(i);
         std::memcpy(part, fill.data(), latency_part);
         char stamp[32];
-        std::snprintf(stamp, sizeof stamp, "%016llx %08llx ", static_cast<unsigned long long>(now_ns()),
+        const std::uint64_t t_send = now_ns();
+        std::snprintf(stamp, sizeof stamp, "%016llx %08llx ", static_cast<unsigned long long>(t_send),
                       static_cast<unsigned long long>(i & 0xffffffffu));
         std::memcpy(part, stamp, 26);
         if (c == Contender::writev_part) {
@@ -1335,6 +1339,7 @@ void latency_run(Contender c, std::uint64_t parts, unsigned interval_us, std::ve
 #if defined(RILL_BENCH_HAVE_TURN)
         if (turn) turn->end();
 #endif
+        local_us.push_back(static_cast<double>(now_ns() - t_send) / 1e3);
         ++i;
     }
     if (c == Contender::writev_part) {
@@ -1366,17 +1371,24 @@ void mode_latency(const Options& o) {
                 "%llu parts\n",
                 rounds, static_cast<unsigned long long>(per_round));
     if (!available(Contender::rill_turn)) std::printf("   rill_turn: skipped (%s)\n", why_missing(Contender::rill_turn));
-    std::vector<std::vector<double>> us(contender_count);
+    std::vector<std::vector<double>> us(contender_count), local(contender_count);
     for (int r = 0; r < rounds; ++r)
         for (std::size_t k = 0; k < cs.size(); ++k) {
             const Contender c = cs[(k + static_cast<std::size_t>(r)) % cs.size()];
-            latency_run(c, per_round, o.latency_interval_us, us[static_cast<std::size_t>(c)]);
+            latency_run(c, per_round, o.latency_interval_us, us[static_cast<std::size_t>(c)],
+                        local[static_cast<std::size_t>(c)]);
         }
-    std::printf("  %-11s %8s %10s %10s %10s %10s\n", "contender", "parts", "p50 us", "p90 us", "p99 us", "max us");
+    std::printf("  %-11s %7s | %-37s | %s\n", "", "", "send -> decoded by the client (us)",
+                "send -> its write returned (us)");
+    std::printf("  %-11s %7s | %8s %8s %8s %8s | %8s %8s %8s\n", "contender", "parts", "p50", "p90", "p99", "max",
+                "p50", "p99", "max");
     for (Contender c : cs) {
         const auto& v = us[static_cast<std::size_t>(c)];
-        std::printf("  %-11s %8zu %10.1f %10.1f %10.1f %10.1f\n", info(c).name, v.size(), percentile(v, 0.5),
-                    percentile(v, 0.9), percentile(v, 0.99), v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()));
+        const auto& w = local[static_cast<std::size_t>(c)];
+        auto top = [](const std::vector<double>& x) { return x.empty() ? 0.0 : *std::max_element(x.begin(), x.end()); };
+        std::printf("  %-11s %7zu | %8.1f %8.1f %8.1f %8.1f | %8.1f %8.1f %8.1f\n", info(c).name, v.size(),
+                    percentile(v, 0.5), percentile(v, 0.9), percentile(v, 0.99), top(v), percentile(w, 0.5),
+                    percentile(w, 0.99), top(w));
     }
     std::fflush(stdout);
 }
