@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include <rill/turn.hpp>
+
 namespace rill_example {
 
 class EventLoop {
@@ -126,12 +128,15 @@ public:
     bool run() {
         running_ = true;
         epoll_event events[256];
+        // Parts sent to bodies during one turn leave together at its end (rill/turn.hpp).
+        rill::Turn turn;
         while (running_) {
             const int n = ::epoll_wait(epfd_, events, 256, wait_timeout_ms());
             if (n < 0 && errno != EINTR) return false;
             for (int i = 0; i < n && running_; ++i) dispatch(events[i]);
             run_timers();
             run_posted();
+            turn.end();
         }
         return true;
     }

@@ -1815,14 +1815,16 @@ public:
     Turn& operator=(const Turn&) = delete;
 
     /// Writes what the bodies gathered during this turn: one write per body (more only if
-    /// the sink takes less). Parts sent from inside those writes join the next turn.
+    /// the sink takes less). What those writes' callbacks (on_drain) send is written too,
+    /// before end() returns: a loop may sleep after it.
     void end() {
-        if (list_.bodies.empty()) return;
-        std::vector<std::shared_ptr<Body>> bodies;
-        bodies.swap(list_.bodies);
-        for (const std::shared_ptr<Body>& body : bodies) body->end_turn();
-        bodies.clear();
-        if (list_.bodies.empty()) list_.bodies.swap(bodies);  // keep the capacity for the next turn
+        while (!list_.bodies.empty()) {
+            std::vector<std::shared_ptr<Body>> bodies;
+            bodies.swap(list_.bodies);
+            for (const std::shared_ptr<Body>& body : bodies) body->end_turn();
+            bodies.clear();
+            if (list_.bodies.empty()) list_.bodies.swap(bodies);  // keep the capacity for the next turn
+        }
     }
 
     /// Called when the first body gathers in a turn: a loop without a natural end-of-turn

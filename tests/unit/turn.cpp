@@ -240,3 +240,22 @@ TEST_CASE("turn: a body not owned by a shared_ptr writes at once") {
     CHECK(body.send("now") == SendStatus::written);
     CHECK(log.writes.size() == 1);
 }
+
+TEST_CASE("turn: what on_drain sends during end() leaves before end() returns") {
+    Log log;
+    rill::BodyOptions opts;
+    opts.high_water = 8;
+    opts.low_water = 0;
+    auto body = rill::make_deferred_body<RecordingSink>(opts);
+    body->each(RecordingSink{&log});
+    rill::Turn turn;
+    int more = 3;
+    body->on_drain([&] {
+        if (more-- > 0) (void)body->send("0123456789");  // gathered again, above high water
+    });
+    CHECK(body->send("0123456789") == SendStatus::backpressure);
+    turn.end();
+    CHECK(more < 0);
+    CHECK(log.wire.size() == 40);
+    CHECK(turn.pending() == 0);
+}
