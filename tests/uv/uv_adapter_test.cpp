@@ -555,3 +555,45 @@ TEST_CASE("uv: UvTurn writes what a timer callback sent in one write, before the
     CHECK(uv_loop_close(&loop) == 0);
 }
 
+TEST_CASE("uv: UvTurn gathers a UvSink body's sends too, and they arrive whole and in order") {
+    uv_loop_t loop;
+    REQUIRE(uv_loop_init(&loop) == 0);
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    uv_pipe_t pipe;
+    uv_pipe_init(&loop, &pipe, 0);
+    REQUIRE(uv_pipe_open(&pipe, sv[0]) == 0);
+    auto body = rill::make_deferred_body<rill::UvSink>();
+    body->each(rill::UvSink(reinterpret_cast<uv_stream_t*>(&pipe), body));
+    struct Ctx {
+        rill::BodyPtr body;
+        std::uint64_t sent_after = 1;
+        std::size_t queued_after = 0;
+    } ctx{body};
+    {
+        rill::UvTurn turn(&loop);
+        uv_timer_t t;
+        uv_timer_init(&loop, &t);
+        t.data = &ctx;
+        uv_timer_start(&t, [](uv_timer_t* h) {
+            auto* c = static_cast<Ctx*>(h->data);
+            for (const char* part : {"one ", "two ", "three"}) (void)c->body->send(part);
+            c->sent_after = c->body->bytes_sent();      // nothing written yet: gathered
+            c->queued_after = c->body->bytes_queued();
+            uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+        }, 10, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    CHECK(ctx.sent_after == 0);
+    CHECK(ctx.queued_after == 13);
+    CHECK(body->bytes_sent() == 13);  // the end of the turn wrote them
+    char buf[64] = {};
+    CHECK(::recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) == 13);
+    CHECK(std::string_view(buf, 13) == "one two three");
+    body->abort();
+    uv_close(reinterpret_cast<uv_handle_t*>(&pipe), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+    ::close(sv[1]);
+}
+
