@@ -870,6 +870,7 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -886,15 +887,66 @@ inline PreparedHead prepare_head(const Request& req, const ResponseHead& head) {
 namespace rill {
 namespace detail {
 
+// Storage for copied parts: grows by doubling without zero-filling, and is handed
+// back to the queue (not freed) once written, so that a steady stream of small
+// parts allocates nothing.
+class ByteBuffer {
+public:
+    ByteBuffer() = default;
+    ByteBuffer(ByteBuffer&& other) noexcept
+        : bytes_(std::move(other.bytes_)), size_(other.size_), cap_(other.cap_) {
+        other.size_ = 0;
+        other.cap_ = 0;
+    }
+    ByteBuffer& operator=(ByteBuffer&& other) noexcept {
+        bytes_ = std::move(other.bytes_);
+        size_ = other.size_;
+        cap_ = other.cap_;
+        other.size_ = 0;
+        other.cap_ = 0;
+        return *this;
+    }
+    ByteBuffer(const ByteBuffer&) = delete;
+    ByteBuffer& operator=(const ByteBuffer&) = delete;
+
+    std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return cap_; }
+    const char* data() const noexcept { return bytes_.get(); }
+    /// Makes room for `n` more bytes and returns where they go.
+    char* extend(std::size_t n) {
+        if (cap_ - size_ < n) grow(size_ + n);
+        char* out = bytes_.get() + size_;
+        size_ += n;
+        return out;
+    }
+    void clear() noexcept { size_ = 0; }
+
+private:
+    void grow(std::size_t need) {
+        std::size_t cap = cap_ < 256 ? 256 : cap_;
+        while (cap < need) cap *= 2;
+        std::unique_ptr<char[]> bigger(new char[cap]);
+        if (size_ != 0) std::memcpy(bigger.get(), bytes_.get(), size_);
+        bytes_ = std::move(bigger);
+        cap_ = cap;
+    }
+    std::unique_ptr<char[]> bytes_;
+    std::size_t size_ = 0;
+    std::size_t cap_ = 0;
+};
+
 struct Segment {
-    std::string data;
+    std::string data;        // a part moved in (owned segment)
+    ByteBuffer copied;       // copied parts, framing included (flat segment)
     std::size_t offset = 0;  // framed bytes of this segment already written
     std::uint8_t prefix_len = 0;
     bool crlf = false;
+    bool flat = false;
     char prefix[chunk_header_max] = {};
 
-    std::size_t size() const noexcept { return prefix_len + data.size() + (crlf ? 2u : 0u); }
-    bool flat() const noexcept { return prefix_len == 0 && !crlf; }
+    std::size_t size() const noexcept {
+        return flat ? copied.size() : prefix_len + data.size() + (crlf ? 2u : 0u);
+    }
 };
 
 /// One framed part as up to three views: prefix, data, suffix.
@@ -915,15 +967,19 @@ public:
         const std::size_t n = f.size() - skip;
         if (n == 0) return;
         Segment* tail = empty() ? nullptr : &segs_.back();
-        if (tail == nullptr || !tail->flat() || tail->data.size() >= RILL_COALESCE_LIMIT) {
+        if (tail == nullptr || !tail->flat || tail->copied.size() >= RILL_COALESCE_LIMIT) {
             segs_.emplace_back();
             tail = &segs_.back();
-            tail->data.reserve(n);
+            tail->flat = true;
+            if (spare_.capacity() != 0) tail->copied = std::move(spare_);
         }
+        char* out = tail->copied.extend(n);
         for (std::string_view piece : {f.prefix, f.data, f.suffix}) {
             const std::size_t drop = skip < piece.size() ? skip : piece.size();
             skip -= drop;
-            tail->data.append(piece.data() + drop, piece.size() - drop);
+            const std::size_t len = piece.size() - drop;
+            if (len != 0) std::memcpy(out, piece.data() + drop, len);
+            out += len;
         }
         bytes_ += n;
     }
@@ -948,6 +1004,11 @@ public:
         for (std::size_t i = head_; i < segs_.size() && n < max; ++i) {
             const Segment& s = segs_[i];
             std::size_t skip = s.offset;
+            if (s.flat) {
+                if (n == max) return n;
+                out[n++] = ConstBuffer(s.copied.data() + skip, s.copied.size() - skip);
+                continue;
+            }
             const std::string_view pieces[3] = {std::string_view(s.prefix, s.prefix_len), s.data,
                                                 s.crlf ? std::string_view("\r\n", 2) : std::string_view()};
             for (std::string_view piece : pieces) {
@@ -995,7 +1056,15 @@ public:
 
 private:
     void release_front() noexcept {
-        std::string().swap(segs_[head_].data);
+        Segment& s = segs_[head_];
+        if (s.flat) {
+            if (s.copied.capacity() > spare_.capacity()) {
+                s.copied.clear();
+                spare_ = std::move(s.copied);
+            }
+        } else {
+            std::string().swap(s.data);
+        }
         ++head_;
         if (empty()) {
             reset();
@@ -1011,6 +1080,7 @@ private:
     }
 
     std::vector<Segment> segs_;
+    ByteBuffer spare_;  // the largest written flat storage, for the next copied part
     std::size_t head_ = 0;
     std::size_t bytes_ = 0;
 };

@@ -79,3 +79,41 @@ TEST_CASE("no heap allocation per send when the sink takes the bytes at once") {
         CHECK(guard.count() > 0);
     }
 }
+
+TEST_CASE("no heap allocation in the steady state of small parts gathered per loop turn") {
+    std::size_t taken = 0;
+    auto sink = rill::make_function_sink([&taken](const rill::ConstBuffer* b, std::size_t n) {
+        taken += rill::buffer_size(b, n);
+        return rill::WriteResult::ok(rill::buffer_size(b, n));
+    });
+    auto body = rill::make_deferred_body<decltype(sink)>();
+    body->each(sink);
+    REQUIRE(body->respond(rill::Request{}, rill::ResponseHead(200)) == rill::HeadStatus::ok);
+    const std::string part(64, 'p');
+    rill::Turn turn;
+    const auto one_turn = [&] {
+        for (int i = 0; i < 64; ++i) REQUIRE(body->send(std::string_view(part)) == rill::SendStatus::queued);
+        turn.end();
+    };
+    one_turn();  // the first turn sizes the queue's storage and the turn's list
+    const std::size_t before = taken;
+    {
+        CountAllocations count;
+        for (int t = 0; t < 100; ++t) one_turn();
+        CHECK(count.count() == 0);
+    }
+    CHECK(taken - before == 100u * 64u * (64u + 4u + 2u));  // "40\r\n" + 64 bytes + CRLF each
+
+    SUBCASE("and with Batch") {
+        {
+            rill::Batch<rill::Body> warm(*body);
+            for (int i = 0; i < 64; ++i) (void)body->send(std::string_view(part));
+        }
+        CountAllocations count;
+        for (int t = 0; t < 100; ++t) {
+            rill::Batch<rill::Body> batch(*body);
+            for (int i = 0; i < 64; ++i) (void)body->send(std::string_view(part));
+        }
+        CHECK(count.count() == 0);
+    }
+}
