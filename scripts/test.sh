@@ -41,8 +41,8 @@ for config in $configs; do
 done
 
 # The wire, example and adapter tests drive real servers with independent clients
-# (curl, Node's http module, Python's http.client, headless Chromium) and build the
-# adapters against their libraries: install whatever is missing.
+# (curl, nghttp, Node's http and http2 modules, Python's http.client, headless Chromium)
+# and build the adapters against their libraries: install whatever is missing.
 packages=()
 have_doctest || packages+=(doctest-dev)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
@@ -52,6 +52,17 @@ command -v python3 >/dev/null 2>&1 || packages+=(python3)
 command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
 [[ -f /usr/include/httplib.h ]] || packages+=(libcpp-httplib-dev)
 [[ -x /usr/bin/chromium ]] || packages+=(chromium)
+# The adapters (rill/asio.hpp, beast.hpp, uv.hpp, nghttp2.hpp), their examples and wire
+# tests, and the benchmark peers (Beast, libevent's evhttp, nghttpd).
+[[ -f /usr/include/boost/beast.hpp ]] || packages+=(libboost-dev)
+[[ -f /usr/include/asio.hpp ]] || packages+=(libasio-dev)
+[[ -f /usr/include/openssl/ssl.h ]] || packages+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+[[ -f /usr/include/uv.h ]] || packages+=(libuv1-dev)
+[[ -f /usr/include/nghttp2/nghttp2.h ]] || packages+=(libnghttp2-dev)
+command -v nghttp >/dev/null 2>&1 || packages+=(nghttp2-client)
+command -v nghttpd >/dev/null 2>&1 || [[ -x /usr/sbin/nghttpd ]] || packages+=(nghttp2-server)
+[[ -f /usr/include/event2/event.h ]] || packages+=(libevent-dev)
 if [[ ${#packages[@]} -gt 0 ]]; then
     echo "installing missing test dependencies: ${packages[*]}"
     sudo_cmd=()
