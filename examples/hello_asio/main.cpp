@@ -384,6 +384,9 @@ int main(int argc, char** argv) {
         return 1;
     }
 
+    // Parts a handler sends to one body leave together once it returns (rill::Turn).
+    rill::asio::LoopTurn turn(io.get_executor());
+
     net::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const error_code& ec, int) {
         if (ec) return;

@@ -62,6 +62,11 @@
 #define RILL_ASIO_FLAVOUR standalone_flavour
 #endif
 
+#if defined(__linux__)
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#endif
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -75,6 +80,7 @@
 #include "rill/buffer.hpp"
 #include "rill/deferred_body.hpp"
 #include "rill/status.hpp"
+#include "rill/turn.hpp"
 
 namespace rill {
 namespace asio {
@@ -86,8 +92,10 @@ namespace net = RILL_ASIO_NET;
 /// What respond() does besides writing.
 struct Options {
     BodyOptions body{};
-    /// A response whose transport takes no byte for this long while bytes wait is aborted
-    /// with CloseReason::timeout (a client that stopped reading). Zero: never.
+    /// A response that makes no progress for this long while bytes wait (the transport takes
+    /// none, and on Linux none leaves the socket's send queue) is aborted with
+    /// CloseReason::timeout: a client that stopped reading. The cut comes one timeout
+    /// (plus at most a quarter) after the client's last read. Zero: never.
     std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
     /// Watches the read side while the response runs, so that a client that leaves an idle
     /// stream ends it (CloseReason::peer_closed) before the next write would notice.
@@ -184,7 +192,8 @@ public:
     void blocked() {
         if (stall_timeout_.count() <= 0 || timer_armed_ || finished) return;
         last_progress_ = std::chrono::steady_clock::now();
-        arm_timer(last_progress_ + stall_timeout_);
+        last_unsent_ = unsent();
+        arm_timer(last_progress_ + tick());
     }
 
     /// The transport took bytes while blocked.
@@ -273,6 +282,11 @@ private:
         });
     }
 
+    // Ticks four times per timeout while blocked. Progress is a write the transport took
+    // (progress()), or, since the last tick, bytes that left the socket's send queue: the
+    // kernel wakes a writer only once a good part of its buffer is free, so a slow reader
+    // drains it for a while with no wake-up. A stalled client is cut one timeout (plus at
+    // most a tick) after its last read.
     void on_timer() {
         timer_armed_ = false;
         if (finished) return;
@@ -280,17 +294,35 @@ private:
         if (!body || body->bytes_queued() == 0) return;  // not stalled; the next block re-arms
         if (!write_pending && !wait_armed) return;
         const auto now = std::chrono::steady_clock::now();
+        const long queued = unsent();
+        if (queued >= 0 && queued != last_unsent_) last_progress_ = now;
+        last_unsent_ = queued;
         if (now - last_progress_ >= stall_timeout_) {
             body->abort(CloseReason::timeout);
             return;
         }
-        arm_timer(last_progress_ + stall_timeout_);
+        arm_timer(now + tick());
+    }
+
+    std::chrono::steady_clock::duration tick() const noexcept {
+        const auto quarter = std::chrono::duration_cast<std::chrono::steady_clock::duration>(stall_timeout_) / 4;
+        return quarter > std::chrono::milliseconds(1) ? quarter : std::chrono::milliseconds(1);
+    }
+
+    // Bytes in the socket's send queue not yet acknowledged, or -1 where that is unknown.
+    long unsent() noexcept {
+#if defined(__linux__)
+        int bytes = 0;
+        if (::ioctl(socket_.native_handle(), SIOCOUTQ, &bytes) == 0) return bytes;
+#endif
+        return -1;
     }
 
     Socket& socket_;
     std::chrono::milliseconds stall_timeout_;
     std::optional<net::steady_timer> timer_;
     std::chrono::steady_clock::time_point last_progress_{};
+    long last_unsent_ = -1;
     bool timer_armed_ = false;
     bool keep_alive_ = false;
     bool done_posted_ = false;
@@ -326,7 +358,8 @@ public:
     }
 
     WriteResult write(const ConstBuffer* bufs, std::size_t count) {
-        constexpr std::size_t cap = RILL_GATHER_MAX > 3 ? RILL_GATHER_MAX : 3;
+        // A queue's gather plus a part written through (rill::Turn): at most this many.
+        constexpr std::size_t cap = RILL_GATHER_MAX + 3;
         net::const_buffer list[cap];
         const std::size_t n = count < cap ? count : cap;
         std::size_t offered = 0;
@@ -437,6 +470,44 @@ public:
 private:
     Stream* stream_;
     std::shared_ptr<link_type> link_;
+};
+
+/// Coalesces what each handler sends: installs a rill::Turn on this thread and posts its
+/// end() to `executor` when the first body gathers, so that the parts a handler (a timer,
+/// a read, on_drain) sends to one body leave in one gather write once it returns. Create
+/// one on each thread that runs the io_context, before run(), and keep it until run()
+/// returns. Without it every part is written at once (correct, more system calls).
+class LoopTurn {
+public:
+    template <class Executor>
+    explicit LoopTurn(const Executor& executor) : state_(std::make_shared<State>(executor, turn_)) {
+        std::weak_ptr<State> weak = state_;
+        turn_.on_first_gather([weak] {
+            const std::shared_ptr<State> state = weak.lock();
+            if (!state || state->posted) return;
+            state->posted = true;
+            net::post(state->executor, [weak] {
+                if (const std::shared_ptr<State> s = weak.lock()) {
+                    s->posted = false;
+                    s->turn.end();
+                }
+            });
+        });
+    }
+    LoopTurn(const LoopTurn&) = delete;
+    LoopTurn& operator=(const LoopTurn&) = delete;
+
+    Turn& turn() noexcept { return turn_; }
+
+private:
+    struct State {
+        State(net::any_io_executor ex, Turn& t) : executor(std::move(ex)), turn(t) {}
+        net::any_io_executor executor;
+        Turn& turn;
+        bool posted = false;
+    };
+    Turn turn_;
+    std::shared_ptr<State> state_;  // a posted end() finds it gone once this object is
 };
 
 /// Serves one response on `stream` (a socket, a Beast tcp_stream, an ssl::stream, any

@@ -501,3 +501,34 @@ TEST_CASE("asio sinks on their own: SocketSink and StreamSink with make_deferred
     CHECK(seen == rill::CloseReason::completed);
     CHECK(lo.read_all(2 * (fixed_head(3).size() + 3)) == fixed_head(3) + "abc" + fixed_head(3) + "def");
 }
+
+TEST_CASE("asio LoopTurn: parts a handler sends leave together after it returns, through a posted end()") {
+    Loopback lo;
+    for (const bool with_turn : {false, true}) {
+        CAPTURE(with_turn);
+        std::unique_ptr<rill::asio::LoopTurn> turn;
+        if (with_turn) turn = std::make_unique<rill::asio::LoopTurn>(lo.io.get_executor());
+        std::size_t queued_in_handler = 0;
+        int done_calls = 0;
+        rill::BodyPtr kept = rill::asio::respond(
+            lo.server,
+            [&](const rill::BodyPtr& body) {
+                REQUIRE(body->respond(kGet, fixed(9)) == rill::HeadStatus::ok);
+                (void)body->send("abc");
+                (void)body->send("def");
+                (void)body->send("ghi");
+                queued_in_handler = body->bytes_queued();
+            },
+            [&](bool) { ++done_calls; });
+        if (with_turn) {
+            // Gathered (head and three parts), not written, until the handler returned.
+            CHECK(queued_in_handler == fixed_head(9).size() + 9);
+            CHECK(kept->bytes_sent() == 0);
+        } else {
+            CHECK(queued_in_handler == 0);
+        }
+        CHECK(run_until(lo.io, [&] { return done_calls != 0; }, 2s));
+        CHECK(kept->bytes_sent() == fixed_head(9).size() + 9);
+        CHECK(lo.read_all(fixed_head(9).size() + 9) == fixed_head(9) + "abcdefghi");
+    }
+}

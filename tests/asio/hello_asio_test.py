@@ -34,10 +34,11 @@ def case_stall(args):
         stalled.sendall(b"GET /stream?parts=1000000&size=16384 HTTP/1.1\r\nHost: x\r\n\r\n")
         check(wait_for(lambda: srv.fd_count() == base + 1, 2), "server does not hold the stream")
 
-        # A slow but steady reader (a few KiB every 10 ms, about 1 s in all) is not cut.
+        # A slow but steady reader (up to 64 KiB every 20 ms: 6.4 MB, more than the kernel's
+        # buffers hold, in about 2 s) is not cut: it never goes 0.5 s without progress.
         slow = connect(srv.port)
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        size, parts = 16384, 60
+        size, parts = 16384, 400
         slow.sendall(b"GET /fixed?parts=%d&size=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % (parts, size))
         got = bytearray()
         result = {}
@@ -46,11 +47,11 @@ def case_stall(args):
             slow.settimeout(10)
             try:
                 while True:
-                    chunk = slow.recv(16384)
+                    chunk = slow.recv(65536)
                     if not chunk:
                         break
                     got.extend(chunk)
-                    time.sleep(0.01)
+                    time.sleep(0.02)
             except OSError as e:
                 result["error"] = e
         reader = threading.Thread(target=read_slowly)
