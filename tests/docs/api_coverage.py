@@ -101,6 +101,10 @@ class Collector:
             return
         if re.match(r"using\s+[\w:]+::", head) or head.startswith("using namespace"):
             return  # a using-declaration (inherited constructors): declares nothing new
+        m = re.match(r"namespace\s+(\w+)\s*=", head)
+        if m:
+            self.add(scope, m.group(1), "namespace alias")
+            return
         m = re.match(r"using\s+(\w+)\s*=", head)
         if m:
             self.add(scope, m.group(1), "alias")
@@ -111,6 +115,8 @@ class Collector:
             name = self.name_before(head, paren)
             if name is None:
                 return
+            if re.search(r"\w\s*::\s*~?\w+\s*$", head[:paren]):
+                return  # `Type::member(...)`: a member defined out of its class, declared in it
             if re.search(r"=\s*delete\s*$", head):
                 return
             close = self.matching(head, paren)
@@ -177,7 +183,10 @@ class Collector:
 
 def collect(header_text):
     text = strip_code(header_text)
-    macros = [m for m in re.findall(r"^\s*#\s*define\s+(RILL_\w+)", text, re.M) if not m.endswith("_HPP")]
+    # A macro the header #undefs again (a helper of its own) is not part of the API.
+    undefined = set(re.findall(r"^\s*#\s*undef\s+(RILL_\w+)", text, re.M))
+    macros = [m for m in re.findall(r"^\s*#\s*define\s+(RILL_\w+)", text, re.M)
+              if not m.endswith("_HPP") and m not in undefined]
     text = re.sub(r"^\s*#.*$", "", text, flags=re.M)
     c = Collector()
     # A scope: (kind, name, public?) with kind namespace, class, enum, body.
@@ -191,6 +200,8 @@ def collect(header_text):
         for kind, name, public in stack:
             if kind == "body" or not public:
                 return None
+            if kind == "inline":
+                continue  # an inline namespace (rill::asio's Asio flavour) adds nothing to a name
             if kind == "namespace":
                 if name == "detail":
                     return None
@@ -225,11 +236,11 @@ def collect(header_text):
                 continue
             hs = strip_template_and_attributes(h)
             scope = visible()
-            m_ns = re.match(r"namespace\s+(\w+)\s*$", hs)
+            m_ns = re.match(r"(inline\s+)?namespace\s+(\w+)\s*$", hs)
             m_enum = re.match(r"enum\s+(?:class\s+|struct\s+)?(\w+)", hs)
             m_cls = re.match(r"(class|struct)\s+(?:\[\[.*?\]\]\s*)?(\w+)", hs)
             if m_ns:
-                stack.append(("namespace", m_ns.group(1), True))
+                stack.append(("inline" if m_ns.group(1) else "namespace", m_ns.group(2), True))
             elif m_enum:
                 j = skip_braces(i)
                 if scope is not None:
@@ -241,6 +252,12 @@ def collect(header_text):
                             c.add(inner, m.group(), "enumerator")
                 i = j
                 head = []
+                continue
+            elif (re.match(r"[\w:<>,\s*&]+\s[*&\s]*\w+$", hs) and
+                  not re.match(r"(namespace|extern|enum|class|struct|union)\b", hs)):
+                j = skip_braces(i)  # `Type name{...}`: a member with a braced initializer
+                head.append("{}")  # its contents would read as a call
+                i = j
                 continue
             elif m_cls and "(" not in hs:
                 if scope is not None:
