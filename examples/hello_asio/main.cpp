@@ -97,7 +97,7 @@ private:
 class Server {
 public:
     Server(net::io_context& io, Config config, rill_example::HelloApp& app)
-        : io_(io), acceptor_(io), config_(std::move(config)), app_(app) {}
+        : acceptor_(io), config_(std::move(config)), app_(app) {}
 
     std::string listen(const std::string& host, std::uint16_t port) {
         error_code ec;
@@ -144,7 +144,6 @@ private:
         });
     }
 
-    net::io_context& io_;
     tcp::acceptor acceptor_;
     Config config_;
     rill_example::HelloApp& app_;
