@@ -330,6 +330,9 @@ private:
 
 }  // namespace detail
 
+template <class Stream, class Handler, class Done>
+BodyPtr respond(Stream& stream, Handler&& handler, Done&& on_done, const Options& options = {});
+
 /// A readiness sink for a stream socket (tcp::socket, local::stream_protocol::socket):
 /// each write goes straight from the offered buffers into a non-blocking write_some, no
 /// copy; when the socket is full it waits for writability (async_wait) and then calls
@@ -337,24 +340,11 @@ private:
 template <class Socket>
 class SocketSink {
 public:
-    using link_type = detail::Link<Socket>;
-
     /// `on_finish` runs inside the body's last call (see docs/sink.md): do not close the
     /// socket there; post that to the executor, as respond() does.
     SocketSink(Socket& socket, std::weak_ptr<Body> body, std::function<void(CloseReason)> on_finish = {})
         : SocketSink(std::make_shared<link_type>(socket, std::chrono::milliseconds(0)), std::move(body)) {
         link_->on_finish = std::move(on_finish);
-    }
-
-    /// For respond(): a link that also carries the stall timer and on_done.
-    SocketSink(std::shared_ptr<link_type> link, std::weak_ptr<Body> body) : link_(std::move(link)) {
-        link_->body_ = std::move(body);
-        Socket& s = link_->socket();
-        if (!s.non_blocking()) {
-            detail::error_code ec;
-            s.non_blocking(true, ec);
-            link_->restore_blocking = !ec;
-        }
     }
 
     WriteResult write(const ConstBuffer* bufs, std::size_t count) {
@@ -388,9 +378,22 @@ public:
 
     void finish(CloseReason reason) { link_->finish(reason); }
 
-    const std::shared_ptr<link_type>& link() const noexcept { return link_; }
-
 private:
+    using link_type = detail::Link<Socket>;
+    template <class Stream, class Handler, class Done>
+    friend BodyPtr respond(Stream&, Handler&&, Done&&, const Options&);
+
+    // respond()'s link also carries the stall timer and on_done.
+    SocketSink(std::shared_ptr<link_type> link, std::weak_ptr<Body> body) : link_(std::move(link)) {
+        link_->body_ = std::move(body);
+        Socket& s = link_->socket();
+        if (!s.non_blocking()) {
+            detail::error_code ec;
+            s.non_blocking(true, ec);
+            link_->restore_blocking = !ec;
+        }
+    }
+
     void wait_writable() {
         link_->blocked();
         if (link_->wait_armed) return;
@@ -415,19 +418,11 @@ template <class Stream>
 class StreamSink {
 public:
     static constexpr bool completes_later = true;
-    using socket_type = std::remove_reference_t<decltype(detail::lowest_socket(std::declval<Stream&>()))>;
-    using link_type = detail::Link<socket_type>;
 
     StreamSink(Stream& stream, std::weak_ptr<Body> body, std::function<void(CloseReason)> on_finish = {})
         : StreamSink(stream, std::make_shared<link_type>(detail::lowest_socket(stream), std::chrono::milliseconds(0)),
                      std::move(body)) {
         link_->on_finish = std::move(on_finish);
-    }
-
-    /// For respond(): a link that also carries the stall timer and on_done.
-    StreamSink(Stream& stream, std::shared_ptr<link_type> link, std::weak_ptr<Body> body)
-        : stream_(&stream), link_(std::move(link)) {
-        link_->body_ = std::move(body);
     }
 
     WriteResult write(const ConstBuffer* bufs, std::size_t count) {
@@ -465,9 +460,18 @@ public:
 
     void finish(CloseReason reason) { link_->finish(reason); }
 
-    const std::shared_ptr<link_type>& link() const noexcept { return link_; }
-
 private:
+    using link_type =
+        detail::Link<std::remove_reference_t<decltype(detail::lowest_socket(std::declval<Stream&>()))>>;
+    template <class S, class Handler, class Done>
+    friend BodyPtr respond(S&, Handler&&, Done&&, const Options&);
+
+    // respond()'s link also carries the stall timer and on_done.
+    StreamSink(Stream& stream, std::shared_ptr<link_type> link, std::weak_ptr<Body> body)
+        : stream_(&stream), link_(std::move(link)) {
+        link_->body_ = std::move(body);
+    }
+
     Stream* stream_;
     std::shared_ptr<link_type> link_;
 };
@@ -526,7 +530,7 @@ private:
 /// Do not read, write, cancel or close the stream meanwhile; to end a response early
 /// call body->abort() (on_done follows).
 template <class Stream, class Handler, class Done>
-BodyPtr respond(Stream& stream, Handler&& handler, Done&& on_done, const Options& options = {}) {
+BodyPtr respond(Stream& stream, Handler&& handler, Done&& on_done, const Options& options) {
     auto& socket = detail::lowest_socket(stream);
     using Socket = std::remove_reference_t<decltype(socket)>;
     auto link = std::make_shared<detail::Link<Socket>>(socket, options.stall_timeout);
