@@ -132,7 +132,8 @@ public:
 
     /// A completion sink (docs/sink.md) calls this once for every write it answered with
     /// WriteResult::pending: ok(n) says n of the pending bytes went out (fewer than pending:
-    /// the rest is offered again), closed() or failed() end the body. It must come even when
+    /// the rest is offered again), closed() or failed() end the body; anything else is a
+    /// broken sink (write_error). It must come even when
     /// the body ended meanwhile: the pending bytes stay alive until it does.
     void complete_write(WriteResult result) {
         if (in_write_) {  // completed before write() returned: write_once() takes it from here
@@ -422,7 +423,7 @@ private:
             finish_body(CloseReason::peer_closed);
             return false;
         }
-        if (r.status == WriteStatus::error || r.status == WriteStatus::pending) {
+        if (r.status != WriteStatus::ok) {  // error; pending or would_block complete nothing
             finish_body(CloseReason::write_error);
             return false;
         }
@@ -470,7 +471,9 @@ private:
             has_inline_completion_ = false;
             const std::size_t started = r.bytes;
             r = inline_completion_;
-            if (r.status == WriteStatus::pending || r.bytes > started) r = WriteResult::failed();
+            const bool valid = r.status == WriteStatus::ok || r.status == WriteStatus::closed ||
+                               r.status == WriteStatus::error;
+            if (!valid || r.bytes > started) r = WriteResult::failed();
         }
         taken = r.bytes;
         bytes_sent_ += r.bytes;

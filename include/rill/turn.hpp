@@ -16,9 +16,9 @@
 namespace rill {
 
 /// One event loop's turns on this thread. While a Turn is installed, a send() to an
-/// open body with a readiness sink is gathered (up to RILL_COALESCE_LIMIT bytes, then
-/// it leaves at once with the part, zero-copy); end() writes what each touched body
-/// gathered. Install one per loop thread and call end() where each turn of the loop
+/// open body is gathered (up to RILL_COALESCE_LIMIT bytes; then, with a readiness sink,
+/// it leaves at once with the part, zero-copy, and with a completion sink its write
+/// starts); end() writes what each touched body gathered. Install one per loop thread and call end() where each turn of the loop
 /// ends (after dispatching one poll's events and timers). Without a Turn, every part
 /// is written at once. Not copyable, not movable: bodies find it through a per-thread slot.
 class Turn {

@@ -1202,7 +1202,8 @@ public:
 
     /// A completion sink (docs/sink.md) calls this once for every write it answered with
     /// WriteResult::pending: ok(n) says n of the pending bytes went out (fewer than pending:
-    /// the rest is offered again), closed() or failed() end the body. It must come even when
+    /// the rest is offered again), closed() or failed() end the body; anything else is a
+    /// broken sink (write_error). It must come even when
     /// the body ended meanwhile: the pending bytes stay alive until it does.
     void complete_write(WriteResult result) {
         if (in_write_) {  // completed before write() returned: write_once() takes it from here
@@ -1492,7 +1493,7 @@ private:
             finish_body(CloseReason::peer_closed);
             return false;
         }
-        if (r.status == WriteStatus::error || r.status == WriteStatus::pending) {
+        if (r.status != WriteStatus::ok) {  // error; pending or would_block complete nothing
             finish_body(CloseReason::write_error);
             return false;
         }
@@ -1540,7 +1541,9 @@ private:
             has_inline_completion_ = false;
             const std::size_t started = r.bytes;
             r = inline_completion_;
-            if (r.status == WriteStatus::pending || r.bytes > started) r = WriteResult::failed();
+            const bool valid = r.status == WriteStatus::ok || r.status == WriteStatus::closed ||
+                               r.status == WriteStatus::error;
+            if (!valid || r.bytes > started) r = WriteResult::failed();
         }
         taken = r.bytes;
         bytes_sent_ += r.bytes;
@@ -1869,9 +1872,9 @@ private:
 namespace rill {
 
 /// One event loop's turns on this thread. While a Turn is installed, a send() to an
-/// open body with a readiness sink is gathered (up to RILL_COALESCE_LIMIT bytes, then
-/// it leaves at once with the part, zero-copy); end() writes what each touched body
-/// gathered. Install one per loop thread and call end() where each turn of the loop
+/// open body is gathered (up to RILL_COALESCE_LIMIT bytes; then, with a readiness sink,
+/// it leaves at once with the part, zero-copy, and with a completion sink its write
+/// starts); end() writes what each touched body gathered. Install one per loop thread and call end() where each turn of the loop
 /// ends (after dispatching one poll's events and timers). Without a Turn, every part
 /// is written at once. Not copyable, not movable: bodies find it through a per-thread slot.
 class Turn {

@@ -213,6 +213,10 @@ TEST_CASE("completion sink: a failed completion ends the body once") {
         f.t.fail(WriteResult::failed(5));
         CHECK(f.closes == std::vector<CloseReason>{CloseReason::write_error});
     }
+    SUBCASE("a completion that is neither ok, closed nor failed is a broken sink") {
+        f.t.fail(WriteResult::would_block(3));
+        CHECK(f.closes == std::vector<CloseReason>{CloseReason::write_error});
+    }
     CHECK(f.body->send("ghi") == SendStatus::closed);
     CHECK(f.body->bytes_queued() == 0);
     CHECK(f.t.writes.size() == 1);
