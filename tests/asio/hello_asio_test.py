@@ -3,7 +3,6 @@
 
 usage: hello_asio_test.py --server PATH --case stall
 """
-import argparse
 import os
 import socket
 import sys
@@ -11,14 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from rill_server import Failure, RillServer, check, connect, wait_for  # noqa: E402
-
-ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def pattern(n):
-    return (ALPHABET * (n // len(ALPHABET) + 1))[:n]
-
+from rill_server import RillServer, case_main, check, connect, pattern, wait_for  # noqa: E402
 
 def case_stall(args):
     with RillServer(args.server, "--stall-timeout-ms", "500") as srv:
@@ -93,19 +85,5 @@ def case_stall(args):
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--server", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    args = ap.parse_args()
-    try:
-        CASES[args.case](args)
-    except Failure as e:
-        print("FAIL [%s]: %s" % (args.case, e), file=sys.stderr)
-        return 1
-    print("ok [%s]" % args.case)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(case_main(CASES))

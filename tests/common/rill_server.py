@@ -7,13 +7,19 @@ Every example server takes `--port 0` and prints that line first (examples/commo
 Use from a driver in tests/<dir>/:
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-    from rill_server import Failure, RillServer, check, connect, tool, wait_for
+    from rill_server import Failure, RillServer, case_main, check, connect, pattern, tool, wait_for
+
+    def case_stall(args): ...
+    CASES = {"stall": case_stall}
+    if __name__ == "__main__":
+        sys.exit(case_main(CASES))   # usage: driver.py --server PATH --case stall
 
     with RillServer(path, "--delay-ms", "100") as srv:   # runs: path --port 0 --delay-ms 100
         ... srv.port, srv.url, srv.fd_count(), srv.threads() ...
     # leaving the block: SIGTERM, and a Failure unless the server exits 0 (after a failure
     # inside the block, that one is reported and the exit status only printed)
 """
+import argparse
 import os
 import select
 import shutil
@@ -24,6 +30,7 @@ import sys
 import time
 
 STARTUP_TIMEOUT = 10.0  # sanitizer builds start slowly on a loaded 2-core machine
+ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 class Failure(Exception):
@@ -59,22 +66,120 @@ def connect(port, timeout=5):
     return s
 
 
+def pattern(n):
+    """The first n bytes of the shared routes' body (examples/common/routes.hpp): the
+    alphabet above, repeated."""
+    return (ALPHABET * (n // len(ALPHABET) + 1))[:n]
+
+
+def fnv1a64(data):
+    """FNV-1a 64 of `data` as 16 hex digits: the routes' X-Checksum trailer."""
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def case_main(cases, add_arguments=None, catch=(Failure,)):
+    """The command line of a case driver: `--server PATH --case NAME` (and what
+    `add_arguments(parser)` adds). Runs cases[NAME](args); returns 1 after printing the
+    failure when it raises one of `catch`, else 0."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--case", required=True, choices=sorted(cases))
+    if add_arguments:
+        add_arguments(ap)
+    args = ap.parse_args()
+    return run_case(cases, args, catch)
+
+
+def run_case(cases, args, catch=(Failure,)):
+    try:
+        cases[args.case](args)
+    except catch as e:
+        print("FAIL [%s]: %s" % (args.case, e), file=sys.stderr)
+        return 1
+    print("ok [%s]" % args.case)
+    return 0
+
+
+class Reader:
+    """HTTP/1.1 responses one after another from one socket (plain or TLS); `pause`
+    seconds after each read make a slow reader."""
+
+    def __init__(self, sock, pause=0.0):
+        self.s = sock
+        self.buf = b""
+        self.pause = pause
+
+    def _fill(self):
+        chunk = self.s.recv(4096 if self.pause else 65536)
+        check(chunk, "connection closed in the middle of a response")
+        self.buf += chunk
+        if self.pause:
+            time.sleep(self.pause)
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def response(self, head_request=False):
+        """(status line, {header: value}, body, {trailer: value}) of the next response;
+        `head_request`: the answer to a HEAD, which has no body whatever its headers say."""
+        status = self._line().decode()
+        headers = {}
+        while True:
+            line = self._line().decode("latin1")
+            if not line:
+                break
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        body, trailers = b"", {}
+        if head_request:
+            pass
+        elif "content-length" in headers:
+            body = self._take(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            while True:
+                size = int(self._line(), 16)
+                if size == 0:
+                    while True:
+                        line = self._line().decode("latin1")
+                        if not line:
+                            break
+                        k, _, v = line.partition(":")
+                        trailers[k.strip().lower()] = v.strip()
+                    break
+                body += self._take(size)
+                check(self._take(2) == b"\r\n", "chunk not followed by CRLF")
+        return status, headers, body, trailers
+
+
 class RillServer:
     """One server process on a free port. `proc.stdout` stays a pipe positioned just
     after the listening line, so a subclass may read the server's later log lines."""
 
-    def __init__(self, path, *args, env=None):
+    def __init__(self, path, *args, env=None, scheme="http"):
         self.args = [path, "--port", "0", *args]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, env=env)
+        prefix = "listening on %s://127.0.0.1:" % scheme
         try:
             line = self._first_line()
-            check(line.startswith("listening on http://127.0.0.1:") and line.endswith("/\n"),
+            check(line.startswith(prefix) and line.endswith("/\n"),
                   "unexpected first line %r from %s" % (line, " ".join(self.args)))
-            self.port = int(line[len("listening on http://127.0.0.1:"):-2])
+            self.port = int(line[len(prefix):-2])
         except Exception:
             self._kill()
             raise
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
 
     def __enter__(self):
         return self
@@ -142,16 +247,17 @@ class RillServer:
         check(code == 0, "server exited with %d after signal %d" % (code, sig))
         return took
 
-    def stop(self, expect=0):
+    def stop(self, expect=0, within=5):
         """Ends the server with SIGTERM (if it still runs) and returns its exit status; a
-        status other than `expect` (a crash, a sanitizer report) raises Failure."""
+        status other than `expect` (a crash, a sanitizer report) raises Failure, and so
+        does a server still running `within` seconds after the signal."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(5)
+                self.proc.wait(within)
             except subprocess.TimeoutExpired:
                 self._kill()
-                raise Failure("server ignored SIGTERM for 5 s")
+                raise Failure("server ignored SIGTERM for %g s" % within)
         code = self.proc.returncode
         check(expect is None or code == expect, "server exited with %d, expected %s" % (code, expect))
         return code

@@ -43,23 +43,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from rill_server import Failure, RillServer, check, connect, tool, wait_for  # noqa: E402
+from rill_server import Failure, Reader, RillServer, check, connect, fnv1a64, pattern, run_case, tool, wait_for  # noqa: E402
 
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 PORTABLE = ["cli", "curl_routes", "node_keepalive", "errors", "body_limit", "pipelining", "disconnect", "sigterm"]
 EXAMPLE_SERVER = ["strict_parser", "idle_timeout", "linger"]
-
-
-def pattern(n):
-    return (ALPHABET * (n // len(ALPHABET) + 1))[:n]
-
-
-def fnv1a64(data):
-    h = 0xCBF29CE484222325
-    for b in data:
-        h ^= b
-        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return "%016x" % h
 
 
 def chunked(parts):
@@ -100,56 +87,6 @@ def read_until_close(s, limit=10):
             break
         data += chunk
     return data
-
-
-class Reader:
-    """Reads HTTP/1.1 responses one after another from one socket."""
-
-    def __init__(self, sock):
-        self.s = sock
-        self.buf = b""
-
-    def _fill(self):
-        chunk = self.s.recv(65536)
-        check(chunk, "connection closed in the middle of a response")
-        self.buf += chunk
-
-    def _take_line(self):
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def _take(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def response(self, head_request=False):
-        status = self._take_line().decode()
-        headers = {}
-        while True:
-            line = self._take_line().decode("latin1")
-            if not line:
-                break
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        body = b""
-        if head_request:
-            pass
-        elif "content-length" in headers:
-            body = self._take(int(headers["content-length"]))
-        elif headers.get("transfer-encoding") == "chunked":
-            while True:
-                size = int(self._take_line(), 16)
-                if size == 0:
-                    while self._take_line():
-                        pass
-                    break
-                body += self._take(size)
-                check(self._take(2) == b"\r\n", "chunk not followed by CRLF")
-        return status, headers, body
 
 
 # ---------------------------------------------------------------------------
@@ -193,20 +130,20 @@ def case_curl_routes(args):
         check(raw == b"7\r\nHello, \r\n5\r\nWorld\r\n0\r\n\r\n", raw)
 
         raw = curl("--raw", srv.url + "/stream?parts=3&size=5&interval-ms=30")
-        p = pattern(15).encode()
+        p = pattern(15)
         check(raw == chunked([p[0:5], p[5:10], p[10:15]]) + b"0\r\n\r\n", raw)
 
         body = curl(srv.url + "/stream?parts=200&size=1000&interval-ms=0")
-        check(body == pattern(200000).encode(), "large /stream body differs (%d bytes)" % len(body))
+        check(body == pattern(200000), "large /stream body differs (%d bytes)" % len(body))
 
         status, h, body = split_response(curl("-i", srv.url + "/fixed?parts=4&size=7"))
         check(h["content-length"] == ["28"], h)
         check("transfer-encoding" not in h, h)
-        check(body == pattern(28).encode(), body)
+        check(body == pattern(28), body)
 
         raw = curl("--raw", "-i", srv.url + "/trailers?parts=2&size=40")
         status, h, body = split_response(raw)
-        p = pattern(80).encode()
+        p = pattern(80)
         check(h["trailer"] == ["X-Checksum"], h)
         expected = chunked([p[:40], p[40:]]) + b"0\r\nX-Checksum: " + fnv1a64(p).encode() + b"\r\n\r\n"
         check(body == expected, body)
@@ -250,26 +187,26 @@ def case_errors(args):
         s = connect(srv.port)
         s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
         r = Reader(s)
-        status, h, body = r.response()
+        status, h, body, _ = r.response()
         check(status == "HTTP/1.1 404 Not Found" and body == b"not found\n", (status, body))
         s.sendall(b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n")  # same socket: 404 keeps the connection
-        status, h, body = r.response()
+        status, h, body, _ = r.response()
         check(status == "HTTP/1.1 405 Method Not Allowed", status)
         check(h.get("allow") == "GET, HEAD", h)
         s.sendall(b"GET /stream?parts=1000001 HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, h, body = r.response()
+        status, h, body, _ = r.response()
         check(status == "HTTP/1.1 400 Bad Request", status)
         for q in ("size=1048577", "interval-ms=60001", "parts=-1", "parts=1&parts=2", "bogus=1", "parts=", "parts=1e3"):
             s.sendall(b"GET /fixed?" + q.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-            status, h, body = r.response()
+            status, h, body, _ = r.response()
             check(status == "HTTP/1.1 400 Bad Request", (q, status))
         s.sendall(b"GET /?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, h, body = r.response()
+        status, h, body, _ = r.response()
         check(status == "HTTP/1.1 400 Bad Request" and body == b"/ takes no query\n", (status, body))
         s.sendall(b"GET /fixed?parts=1&size=1048576 HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, h, body = r.response()
+        status, h, body, _ = r.response()
         check(status == "HTTP/1.1 200 OK" and len(body) == 1048576, (status, len(body)))
-        check(body == pattern(1048576).encode(), "1 MiB part differs")
+        check(body == pattern(1048576), "1 MiB part differs")
         s.close()
 
         # Heads no HTTP/1.1 parser accepts: 400, Connection: close, then the server closes.
@@ -308,9 +245,9 @@ def case_body_limit(args):
         s.sendall(b"POST /fixed?parts=1&size=3 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
                   b"GET /fixed?parts=1&size=4 HTTP/1.1\r\nHost: x\r\n\r\n")
         r = Reader(s)
-        status, h, body = r.response()
+        status, h, body, _ = r.response()
         check(status == "HTTP/1.1 405 Method Not Allowed", status)
-        status, h, body = r.response()
+        status, h, body, _ = r.response()
         check(status == "HTTP/1.1 200 OK" and body == b"ABCD", (status, body))
         s.close()
 
@@ -359,7 +296,7 @@ def case_pipelining(args):
                   b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = read_until_close(s)
         elapsed = time.monotonic() - t0
-        p = pattern(12).encode()
+        p = pattern(12)
         expected = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
                     b"7\r\nHello, \r\n5\r\nWorld\r\n0\r\n\r\n"
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nABCDEF"
@@ -468,14 +405,14 @@ def case_disconnect(args):
         check(time.monotonic() - t0 < 1.0, "departures noticed too late")
         # Others are served meanwhile and afterwards.
         body = curl(srv.url + "/fixed?parts=50&size=1000")
-        check(body == pattern(50000).encode(), "server broken after a departure")
+        check(body == pattern(50000), "server broken after a departure")
         c = connect(srv.port)
         c.sendall(b"GET /stream?parts=20000&size=1000&interval-ms=0 HTTP/1.1\r\nHost: x\r\n\r\n")
         c.recv(1000)
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         c.close()  # reset while the server is blocked on a full socket
         body = curl(srv.url + "/stream?parts=30&size=100&interval-ms=1")
-        check(body == pattern(3000).encode(), "server broken after a reset")
+        check(body == pattern(3000), "server broken after a reset")
         check(wait_for(lambda: srv.fd_count() == base, 1.0), "reset stream not released")
         check(srv.alive(), "server died")
 
@@ -527,13 +464,7 @@ def main():
         return 0
     if not args.server or not args.case:
         ap.error("--server and --case are required")
-    try:
-        CASES[args.case](args)
-    except (Failure, OSError, subprocess.TimeoutExpired) as e:
-        print("FAIL [%s]: %s" % (args.case, e), file=sys.stderr)
-        return 1
-    print("ok [%s]" % args.case)
-    return 0
+    return run_case(CASES, args, catch=(Failure, OSError, subprocess.TimeoutExpired))
 
 
 if __name__ == "__main__":

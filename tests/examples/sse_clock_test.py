@@ -6,7 +6,6 @@ Every case starts its own server on a free 127.0.0.1 port, ticking every 100 ms
 with a heartbeat every 30 ms. The event stream is read back with an event-stream
 parser written here from the WHATWG algorithm, independent of rill's C++ code.
 """
-import argparse
 import http.client
 import os
 import queue
@@ -16,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from rill_server import Failure, RillServer, check, connect, wait_for  # noqa: E402
+from rill_server import Failure, RillServer, case_main, check, connect, wait_for  # noqa: E402
 
 INTERVAL_MS = 100
 HEARTBEAT_MS = 30
@@ -220,19 +219,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--server", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    args = ap.parse_args()
-    try:
-        CASES[args.case](args)
-    except (Failure, OSError) as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        return 1
-    print("ok: %s" % args.case)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(case_main(CASES, catch=(Failure, OSError)))

@@ -6,7 +6,6 @@ HTTP/2 client written here (frames built by hand, independent of nghttp2).
 usage: hello_h2_test.py --server PATH --case NAME --node-script PATH
 A missing curl, nghttp or node fails the test; it is never skipped.
 """
-import argparse
 import json
 import os
 import re
@@ -17,22 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from rill_server import Failure, RillServer, check, connect, tool, wait_for  # noqa: E402
-
-ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def pattern(n):
-    return (ALPHABET * (n // len(ALPHABET) + 1))[:n]
-
-
-def fnv1a64(data):
-    h = 0xCBF29CE484222325
-    for b in data:
-        h ^= b
-        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return "%016x" % h
-
+from rill_server import Failure, RillServer, case_main, check, connect, fnv1a64, pattern, tool, wait_for  # noqa: E402
 
 class H2Server(RillServer):
     """hello_h2 with --log-streams 1: stdout carries one line per stream body that ends."""
@@ -381,20 +365,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--server", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    ap.add_argument("--node-script", required=True)
-    args = ap.parse_args()
-    try:
-        CASES[args.case](args)
-    except Failure as e:
-        print("FAIL (%s): %s" % (args.case, e), file=sys.stderr)
-        return 1
-    print("ok: %s" % args.case)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(case_main(CASES, lambda ap: ap.add_argument("--node-script", required=True)))

@@ -13,7 +13,6 @@ usage: uv_test.py --server PATH --case NAME
   glue           tests/uv/glue_server.cpp, the docs' glue: /, /big, keep-alive,
                  pipelining, HTTP/1.0
 """
-import argparse
 import os
 import socket
 import subprocess
@@ -21,21 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from rill_server import Failure, RillServer, check, connect, tool, wait_for  # noqa: E402
-
-ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def pattern(n):
-    return (ALPHABET * (n // len(ALPHABET) + 1))[:n]
-
-
-def fnv1a64(data):
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return "%016x" % h
-
+from rill_server import Failure, RillServer, case_main, check, connect, fnv1a64, pattern, tool, wait_for  # noqa: E402
 
 def curl(*args):
     r = subprocess.run([tool("curl"), "-sS", "--max-time", "30", *args], capture_output=True, timeout=40)
@@ -212,19 +197,5 @@ def case_glue(args):
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--server", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    args = ap.parse_args()
-    try:
-        CASES[args.case](args)
-    except Failure as e:
-        print("FAIL [%s]: %s" % (args.case, e), file=sys.stderr)
-        return 1
-    print("ok [%s]" % args.case)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(case_main(CASES))
