@@ -2,11 +2,15 @@
 #define RILL_EXAMPLE_CLI_ARGS_HPP
 
 // The command line every example server shares, whatever its loop: --host, --port
-// (0 picks a free one), --delay-ms, and the first stdout line the tests wait for.
+// (0 picks a free one), --delay-ms, the parsers of the flags several servers take
+// (--high-water, the --*-ms timeouts), and the first stdout line the tests wait for.
 // The same flags, messages and exit codes on every server let one test driver
 // (tests/examples/hello_deferred_test.py) run against all of them.
 
+#include <sys/resource.h>
+
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -80,6 +84,33 @@ int parse_args(int argc, char** argv, const char* program, const char* usage, Co
         }
     }
     return -1;
+}
+
+/// --high-water BYTES (1 to 1 GiB) into a rill::BodyOptions: low water is a quarter of it.
+template <class BodyOptions>
+FlagResult parse_high_water(const char* value, BodyOptions& body) {
+    std::uint64_t n = 0;
+    if (!parse_number(value, 1ULL << 30, n) || n == 0) return FlagResult::bad;
+    body.high_water = static_cast<std::size_t>(n);
+    body.low_water = static_cast<std::size_t>(n / 4);
+    return FlagResult::ok;
+}
+
+/// A --*-timeout-ms duration, at most a day; 0 is a bad value unless `zero_ok`.
+inline FlagResult parse_timeout_ms(const char* value, std::chrono::milliseconds& out, bool zero_ok = false) {
+    std::uint64_t n = 0;
+    if (!parse_number(value, 24ULL * 3600 * 1000, n) || (n == 0 && !zero_ok)) return FlagResult::bad;
+    out = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(n));
+    return FlagResult::ok;
+}
+
+/// Each open stream is one descriptor: a server takes all the kernel allows it.
+inline void raise_fd_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
 }
 
 /// The first line on stdout, `listening on http://HOST:PORT/`, flushed at once.

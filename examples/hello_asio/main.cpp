@@ -351,26 +351,11 @@ int main(int argc, char** argv) {
     Config config;
     const int status = rill_example::parse_args(
         argc, argv, "hello_asio", kUsage, args, [&](std::string_view flag, const char* value) {
-            using rill_example::FlagResult;
-            std::uint64_t n = 0;
-            const auto ms = [&n] { return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(n)); };
-            if (flag == "--high-water") {
-                if (!rill_example::parse_number(value, 1ULL << 30, n) || n == 0) return FlagResult::bad;
-                config.rill.body.high_water = static_cast<std::size_t>(n);
-                config.rill.body.low_water = static_cast<std::size_t>(n / 4);
-                return FlagResult::ok;
-            }
-            if (flag == "--idle-timeout-ms") {
-                if (!rill_example::parse_number(value, 24ULL * 3600 * 1000, n) || n == 0) return FlagResult::bad;
-                config.idle_timeout = ms();
-                return FlagResult::ok;
-            }
-            if (flag == "--stall-timeout-ms") {
-                if (!rill_example::parse_number(value, 24ULL * 3600 * 1000, n)) return FlagResult::bad;
-                config.rill.stall_timeout = ms();
-                return FlagResult::ok;
-            }
-            return FlagResult::unknown;
+            if (flag == "--high-water") return rill_example::parse_high_water(value, config.rill.body);
+            if (flag == "--idle-timeout-ms") return rill_example::parse_timeout_ms(value, config.idle_timeout);
+            // 0 turns the stall timeout off (rill::asio::Options).
+            if (flag == "--stall-timeout-ms") return rill_example::parse_timeout_ms(value, config.rill.stall_timeout, true);
+            return rill_example::FlagResult::unknown;
         });
     if (status >= 0) return status;
 

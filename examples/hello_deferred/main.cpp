@@ -1,7 +1,6 @@
 // hello_deferred: a small HTTP/1.1 server answering through rill deferred bodies.
 // See docs/examples.md for the routes, the flags and a walk through the code.
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,16 +26,6 @@ constexpr const char* kUsage =
     "  --high-water       per-stream queue limit before backpressure (default 65536)\n"
     "  --idle-timeout-ms  time a client has to send a full request head (default 10000)\n";
 
-
-// Each open stream is one descriptor: take all the kernel allows us.
-void raise_fd_limit() {
-    rlimit lim{};
-    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-    }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -45,25 +34,15 @@ int main(int argc, char** argv) {
     const int status = rill_example::parse_args(
         argc, argv, "hello_deferred", kUsage, args, [&](std::string_view flag, const char* value) {
             using rill_example::FlagResult;
-            std::uint64_t n = 0;
-            if (flag == "--high-water") {
-                if (!rill_example::parse_number(value, 1ULL << 30, n) || n == 0) return FlagResult::bad;
-                opts.body.high_water = static_cast<std::size_t>(n);
-                opts.body.low_water = static_cast<std::size_t>(n / 4);
-                return FlagResult::ok;
-            }
-            if (flag == "--idle-timeout-ms") {
-                if (!rill_example::parse_number(value, 24ULL * 3600 * 1000, n) || n == 0) return FlagResult::bad;
-                opts.idle_timeout = std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(n));
-                return FlagResult::ok;
-            }
+            if (flag == "--high-water") return rill_example::parse_high_water(value, opts.body);
+            if (flag == "--idle-timeout-ms") return rill_example::parse_timeout_ms(value, opts.idle_timeout);
             return FlagResult::unknown;
         });
     if (status >= 0) return status;
     opts.host = args.host;
     opts.port = args.port;
 
-    raise_fd_limit();
+    rill_example::raise_fd_limit();
 
     rill_example::StopSignals signals("hello_deferred");  // before any thread starts
     if (!signals.ok()) return 1;

@@ -9,7 +9,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -268,14 +267,6 @@ private:
     std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> conns_;
 };
 
-void raise_fd_limit() {
-    rlimit lim{};
-    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-    }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -285,12 +276,7 @@ int main(int argc, char** argv) {
     const int rc = rill_example::parse_args(
         argc, argv, "hello_h2", kUsage, args, [&](std::string_view flag, const char* value) {
             std::uint64_t n = 0;
-            if (flag == "--high-water") {
-                if (!rill_example::parse_number(value, 1ULL << 30, n) || n == 0) return rill_example::FlagResult::bad;
-                opts.body.high_water = static_cast<std::size_t>(n);
-                opts.body.low_water = static_cast<std::size_t>(n / 4);
-                return rill_example::FlagResult::ok;
-            }
+            if (flag == "--high-water") return rill_example::parse_high_water(value, opts.body);
             if (flag == "--log-streams") {
                 if (!rill_example::parse_number(value, 1, n)) return rill_example::FlagResult::bad;
                 log_streams = n == 1;
@@ -300,7 +286,7 @@ int main(int argc, char** argv) {
         });
     if (rc >= 0) return rc;
 
-    raise_fd_limit();
+    rill_example::raise_fd_limit();
     rill_example::StopSignals signals("hello_h2");
     if (!signals.ok()) return 1;
     rill_example::EventLoop loop;

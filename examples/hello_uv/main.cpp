@@ -18,7 +18,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <uv.h>
 
 #include <chrono>
@@ -256,15 +255,6 @@ void Client::closed(uv_handle_t* handle) {
     delete c;
 }
 
-// Each open stream is one descriptor: take all the kernel allows us.
-void raise_fd_limit() {
-    rlimit lim{};
-    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-    }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -274,28 +264,19 @@ int main(int argc, char** argv) {
         argc, argv, "hello_uv", kUsage, args, [&](std::string_view flag, const char* value) {
             using rill_example::FlagResult;
             std::uint64_t n = 0;
-            const bool is_ms = flag == "--idle-timeout-ms" || flag == "--stall-timeout-ms";
-            if (flag == "--high-water") {
-                if (!rill_example::parse_number(value, 1ULL << 30, n) || n == 0) return FlagResult::bad;
-                opts.conn.body.high_water = static_cast<std::size_t>(n);
-                opts.conn.body.low_water = static_cast<std::size_t>(n / 4);
-            } else if (is_ms) {
-                if (!rill_example::parse_number(value, 24ULL * 3600 * 1000, n) || n == 0) return FlagResult::bad;
-                (flag == "--idle-timeout-ms" ? opts.idle_timeout : opts.conn.stall_timeout) =
-                    Ms(static_cast<Ms::rep>(n));
-            } else if (flag == "--sndbuf") {
-                if (!rill_example::parse_number(value, 1ULL << 30, n)) return FlagResult::bad;
-                opts.sndbuf = static_cast<int>(n);
-            } else {
-                return FlagResult::unknown;
-            }
+            if (flag == "--high-water") return rill_example::parse_high_water(value, opts.conn.body);
+            if (flag == "--idle-timeout-ms") return rill_example::parse_timeout_ms(value, opts.idle_timeout);
+            if (flag == "--stall-timeout-ms") return rill_example::parse_timeout_ms(value, opts.conn.stall_timeout);
+            if (flag != "--sndbuf") return FlagResult::unknown;
+            if (!rill_example::parse_number(value, 1ULL << 30, n)) return FlagResult::bad;
+            opts.sndbuf = static_cast<int>(n);
             return FlagResult::ok;
         });
     if (status >= 0) return status;
     opts.host = args.host;
     opts.port = args.port;
 
-    raise_fd_limit();
+    rill_example::raise_fd_limit();
     // libuv writes with writev(): a peer that left must be an error value, not a signal.
     ::signal(SIGPIPE, SIG_IGN);
 
