@@ -140,6 +140,14 @@ struct Harness {
     std::size_t counter = 0;
     std::vector<std::unique_ptr<rill::Turn>> turns;
     std::vector<Caller> callers;
+    // Moved-in parts past any small-string buffer: where their data lies on the wire and
+    // the heap bytes the string held, which the body must offer itself, never a copy.
+    struct MovedPart {
+        std::size_t start;
+        std::size_t size;
+        const char* data;
+    };
+    std::vector<MovedPart> moved_parts;
 
     int finish_calls = 0;
     rill::CloseReason finish_reason = rill::CloseReason::completed;
@@ -219,6 +227,15 @@ struct Harness {
                             expected.compare(wire.size(), offered.size(), offered) == 0,
                         "the body offered bytes other than the next ones due: " + std::to_string(offered.size()) +
                             " offered at " + std::to_string(wire.size()) + " of " + std::to_string(expected.size()));
+        std::size_t pos = wire.size();
+        for (std::size_t i = 0; i < count; ++i) {
+            for (const MovedPart& m : moved_parts)
+                if (pos < m.start + m.size && m.start < pos + bufs[i].size)
+                    RILL_FUZZ_CHECK(pos >= m.start && pos + bufs[i].size <= m.start + m.size &&
+                                        bufs[i].data == m.data + (pos - m.start),
+                                    "a moved-in part was copied: its bytes are not offered from its own string");
+            pos += bufs[i].size;
+        }
         for (Caller& c : callers)
             for (std::size_t i = 0; i < count; ++i)
                 if (overlaps(bufs[i], c)) {
@@ -470,6 +487,15 @@ struct Harness {
         if (emits) {
             expected += framed;
             if (fixed) remaining -= p.size();
+        }
+        if (emits && moved && p.size() > 32) {
+            const std::size_t start = mark + framed.size() - p.size() - (chunked ? 2 : 0);
+            // Confirmed ones are behind the wire for good.
+            std::vector<MovedPart> live;
+            for (const MovedPart& m : moved_parts)
+                if (m.start + m.size > wire.size()) live.push_back(m);
+            moved_parts.swap(live);
+            moved_parts.push_back(MovedPart{start, p.size(), p.data()});
         }
         callers.push_back(Caller{p.data(), p.size(), !moved});
         const std::size_t mine = callers.size() - 1;
