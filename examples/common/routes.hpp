@@ -286,6 +286,19 @@ private:
     std::chrono::milliseconds delay_;
 };
 
+/// Answers a request the server could not trust (a malformed head, a body too large)
+/// with `status` and `text`, as to HTTP/1.1 with Connection: close, and closes the body.
+/// What it sends before the close is the adapter's business.
+inline void respond_error_and_close(const rill::BodyPtr& body, int status, std::string_view text) {
+    rill::ResponseHead head(status);
+    head.header("Content-Type", "text/plain")
+        .header("Content-Length", std::to_string(text.size()))
+        .header("Connection", "close");
+    const rill::Request request{"GET", 1, "close", {}};
+    if (body->respond(request, head) == rill::HeadStatus::ok) (void)body->send(text);
+    body->close();
+}
+
 }  // namespace rill_example
 
 #endif  // RILL_EXAMPLE_ROUTES_HPP

@@ -287,15 +287,7 @@ void Session::respond_error(int status, std::string_view text) {
     auto self = shared_from_this();
     body_ = rill::asio::respond(
         socket_,
-        [&](const rill::BodyPtr& body) {
-            rill::ResponseHead head(status);
-            head.header("Content-Type", "text/plain")
-                .header("Content-Length", std::to_string(text.size()))
-                .header("Connection", "close");
-            const rill::Request request{"GET", 1, "close", {}};
-            if (body->respond(request, head) == rill::HeadStatus::ok) (void)body->send(text);
-            body->close();
-        },
+        [&](const rill::BodyPtr& body) { rill_example::respond_error_and_close(body, status, text); },
         [self](bool keep_alive) { self->after_response(keep_alive); }, server_.config().rill);
 }
 

@@ -229,14 +229,7 @@ private:
         c.idle_timer = 0;
         std::string().swap(c.in);
         c.discard = 0;
-        const rill::BodyPtr body = c.rill.start_response([](rill::UvEnd) {});
-        rill::ResponseHead head(status);
-        head.header("Content-Type", "text/plain")
-            .header("Content-Length", std::to_string(text.size()))
-            .header("Connection", "close");
-        const rill::Request request{"GET", 1, "close", {}};
-        if (body->respond(request, head) == rill::HeadStatus::ok) (void)body->send(text);
-        body->close();
+        rill_example::respond_error_and_close(c.rill.start_response([](rill::UvEnd) {}), status, text);
     }
 
     uv_loop_t* loop_;
