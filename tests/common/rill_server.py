@@ -103,6 +103,27 @@ def run_case(cases, args, catch=(Failure,)):
     return 0
 
 
+
+def read_until_close(s, limit=10, strict=False):
+    """The bytes a socket gets until the peer closes it, for at most `limit` seconds.
+    `strict`: a reset or no close within the limit is a Failure (the response must end
+    by an orderly close); otherwise the bytes received so far are returned."""
+    s.settimeout(limit)
+    data = b""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            check(not strict, "connection reset after %d bytes" % len(data))
+            return data
+        if not chunk:
+            return data
+        data += chunk
+    check(not strict, "no end of response within %d s (%d bytes)" % (limit, len(data)))
+    return data
+
+
 class Reader:
     """HTTP/1.1 responses one after another from one socket (plain or TLS); `pause`
     seconds after each read make a slow reader."""
@@ -131,17 +152,21 @@ class Reader:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
+    def _fields(self):
+        """Header or trailer lines up to the empty one, names lower-case."""
+        fields = {}
+        while True:
+            line = self._line().decode("latin1")
+            if not line:
+                return fields
+            k, _, v = line.partition(":")
+            fields[k.strip().lower()] = v.strip()
+
     def response(self, head_request=False):
         """(status line, {header: value}, body, {trailer: value}) of the next response;
         `head_request`: the answer to a HEAD, which has no body whatever its headers say."""
         status = self._line().decode()
-        headers = {}
-        while True:
-            line = self._line().decode("latin1")
-            if not line:
-                break
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
+        headers = self._fields()
         body, trailers = b"", {}
         if head_request:
             pass
@@ -151,12 +176,7 @@ class Reader:
             while True:
                 size = int(self._line(), 16)
                 if size == 0:
-                    while True:
-                        line = self._line().decode("latin1")
-                        if not line:
-                            break
-                        k, _, v = line.partition(":")
-                        trailers[k.strip().lower()] = v.strip()
+                    trailers = self._fields()
                     break
                 body += self._take(size)
                 check(self._take(2) == b"\r\n", "chunk not followed by CRLF")

@@ -43,7 +43,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from rill_server import Failure, Reader, RillServer, check, connect, fnv1a64, pattern, run_case, tool, wait_for  # noqa: E402
+from rill_server import Failure, Reader, RillServer, check, connect, fnv1a64, pattern, read_until_close, run_case, tool, wait_for  # noqa: E402
 
 PORTABLE = ["cli", "curl_routes", "node_keepalive", "errors", "body_limit", "pipelining", "disconnect", "sigterm"]
 EXAMPLE_SERVER = ["strict_parser", "idle_timeout", "linger"]
@@ -72,21 +72,6 @@ def split_response(raw):
         k, _, v = line.partition(":")
         headers.setdefault(k.strip().lower(), []).append(v.strip())
     return lines[0], headers, body
-
-
-def read_until_close(s, limit=10):
-    s.settimeout(limit)
-    data = b""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 # ---------------------------------------------------------------------------

@@ -20,28 +20,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from rill_server import Failure, RillServer, case_main, check, connect, fnv1a64, pattern, tool, wait_for  # noqa: E402
+from rill_server import Failure, RillServer, case_main, check, connect, fnv1a64, pattern, read_until_close, tool, wait_for  # noqa: E402
 
 def curl(*args):
     r = subprocess.run([tool("curl"), "-sS", "--max-time", "30", *args], capture_output=True, timeout=40)
     check(r.returncode == 0, "curl %s exited %d (18: response cut short): %s"
           % (" ".join(args), r.returncode, r.stderr.decode().strip()))
     return r.stdout
-
-
-def read_until_close(s, limit=20):
-    s.settimeout(limit)
-    data = b""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            raise Failure("connection reset after %d bytes" % len(data))
-        if not chunk:
-            return data
-        data += chunk
-    raise Failure("no end of response within %d s (%d bytes)" % (limit, len(data)))
 
 
 def parse_responses(data):
@@ -116,7 +101,7 @@ def case_sndbuf_python(args):
                   b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
                   b"GET /trailers?parts=30&size=20000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         time.sleep(0.5)  # the server's writes wait for this client: the end of each is pending
-        responses = parse_responses(read_until_close(s))
+        responses = parse_responses(read_until_close(s, limit=20, strict=True))
         s.close()
         check(len(responses) == 4, "%d responses" % len(responses))
         check(responses[0][2] == pattern(40 * 16384), "keep-alive /fixed differs")
@@ -132,7 +117,7 @@ def case_sndbuf_python(args):
             s.connect(("127.0.0.1", srv.port))
             s.sendall(b"GET /stream?parts=50&size=16384 HTTP/1.0\r\n\r\n")
             time.sleep(0.3)
-            ((status, h, body),) = parse_responses(read_until_close(s))
+            ((status, h, body),) = parse_responses(read_until_close(s, limit=20, strict=True))
             s.close()
             check(status == "HTTP/1.1 200 OK" and h.get("connection") == "close", (status, h))
             check(body == pattern(50 * 16384), "HTTP/1.0 body: %d of %d bytes" % (len(body), 50 * 16384))
@@ -184,13 +169,13 @@ def case_glue(args):
         s = connect(srv.port)
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n"
                   b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        responses = parse_responses(read_until_close(s))
+        responses = parse_responses(read_until_close(s, limit=20, strict=True))
         check([r[0] for r in responses] == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 404 Not Found"],
               [r[0] for r in responses])
         check([r[2] for r in responses] == [b"Hello, World", b"x" * (1 << 20), b"not found\n"], "pipelined bodies")
         s = connect(srv.port)
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        ((status, h, body),) = parse_responses(read_until_close(s))
+        ((status, h, body),) = parse_responses(read_until_close(s, limit=20, strict=True))
         check(body == b"Hello, World" and h.get("connection") == "close", (h, body))
 
 
