@@ -290,6 +290,12 @@ private:
         pump();
     }
 
+    // True when emit() would only append `n` bytes to a queue that already gathers.
+    bool gathering_into_queue(std::size_t n) const noexcept {
+        return (in_turn_ || cork_ != 0) && !in_write_ && !write_pending_ && !queue_.empty() &&
+               reentrant_.empty() && queue_.bytes() + n < RILL_COALESCE_LIMIT;
+    }
+
     // Gathers rather than writes: corked, or a loop turn is running on this thread.
     bool gathering() noexcept {
         if (cork_ != 0 || in_turn_) return true;
@@ -324,6 +330,11 @@ private:
         if (plan_.framing == Framing::fixed) remaining_ -= data.size();
         body_bytes_ += data.size();
         if (plan_.framing == Framing::chunked) {
+            if (owned == nullptr && gathering_into_queue(data.size() + detail::chunk_header_max + 2)) {
+                // A small part while a turn or a cork gathers: framed into the queue directly.
+                queue_.push_chunk(data);
+                return queue_status(SendStatus::queued);
+            }
             char header[detail::chunk_header_max];
             const std::size_t len = detail::format_chunk_header(header, data.size());
             return emit(detail::Framed{{header, len}, data, "\r\n"}, owned);

@@ -966,14 +966,7 @@ public:
     void push_copy(const Framed& f, std::size_t skip) {
         const std::size_t n = f.size() - skip;
         if (n == 0) return;
-        Segment* tail = empty() ? nullptr : &segs_.back();
-        if (tail == nullptr || !tail->flat || tail->copied.size() >= RILL_COALESCE_LIMIT) {
-            segs_.emplace_back();
-            tail = &segs_.back();
-            tail->flat = true;
-            if (spare_.capacity() != 0) tail->copied = std::move(spare_);
-        }
-        char* out = tail->copied.extend(n);
+        char* out = reserve_flat(n);
         for (std::string_view piece : {f.prefix, f.data, f.suffix}) {
             const std::size_t drop = skip < piece.size() ? skip : piece.size();
             skip -= drop;
@@ -981,7 +974,23 @@ public:
             if (len != 0) std::memcpy(out, piece.data() + drop, len);
             out += len;
         }
-        bytes_ += n;
+    }
+
+    /// Queues `data` as one chunk (size line, data, CRLF), framed straight into the
+    /// copied storage: the path of every small part gathered during a turn or a cork.
+    void push_chunk(std::string_view data) {
+        std::size_t digits = 1;
+        for (std::size_t v = data.size() >> 4; v != 0; v >>= 4) ++digits;
+        char* out = reserve_flat(digits + 2 + data.size() + 2);
+        std::size_t v = data.size();
+        for (std::size_t i = digits; i != 0; --i, v >>= 4) out[i - 1] = "0123456789abcdef"[v & 0xfu];
+        out += digits;
+        out[0] = '\r';
+        out[1] = '\n';
+        std::memcpy(out + 2, data.data(), data.size());
+        out += 2 + data.size();
+        out[0] = '\r';
+        out[1] = '\n';
     }
 
     /// Queues `data` by move, framed by `prefix` and an optional CRLF, `skip` bytes already written.
@@ -1055,6 +1064,19 @@ public:
     }
 
 private:
+    // Room for `n` more copied bytes at the end of the queue.
+    char* reserve_flat(std::size_t n) {
+        Segment* tail = empty() ? nullptr : &segs_.back();
+        if (tail == nullptr || !tail->flat || tail->copied.size() >= RILL_COALESCE_LIMIT) {
+            segs_.emplace_back();
+            tail = &segs_.back();
+            tail->flat = true;
+            if (spare_.capacity() != 0) tail->copied = std::move(spare_);
+        }
+        bytes_ += n;
+        return tail->copied.extend(n);
+    }
+
     void release_front() noexcept {
         Segment& s = segs_[head_];
         if (s.flat) {
@@ -1360,6 +1382,12 @@ private:
         pump();
     }
 
+    // True when emit() would only append `n` bytes to a queue that already gathers.
+    bool gathering_into_queue(std::size_t n) const noexcept {
+        return (in_turn_ || cork_ != 0) && !in_write_ && !write_pending_ && !queue_.empty() &&
+               reentrant_.empty() && queue_.bytes() + n < RILL_COALESCE_LIMIT;
+    }
+
     // Gathers rather than writes: corked, or a loop turn is running on this thread.
     bool gathering() noexcept {
         if (cork_ != 0 || in_turn_) return true;
@@ -1394,6 +1422,11 @@ private:
         if (plan_.framing == Framing::fixed) remaining_ -= data.size();
         body_bytes_ += data.size();
         if (plan_.framing == Framing::chunked) {
+            if (owned == nullptr && gathering_into_queue(data.size() + detail::chunk_header_max + 2)) {
+                // A small part while a turn or a cork gathers: framed into the queue directly.
+                queue_.push_chunk(data);
+                return queue_status(SendStatus::queued);
+            }
             char header[detail::chunk_header_max];
             const std::size_t len = detail::format_chunk_header(header, data.size());
             return emit(detail::Framed{{header, len}, data, "\r\n"}, owned);

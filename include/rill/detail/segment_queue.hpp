@@ -105,14 +105,7 @@ public:
     void push_copy(const Framed& f, std::size_t skip) {
         const std::size_t n = f.size() - skip;
         if (n == 0) return;
-        Segment* tail = empty() ? nullptr : &segs_.back();
-        if (tail == nullptr || !tail->flat || tail->copied.size() >= RILL_COALESCE_LIMIT) {
-            segs_.emplace_back();
-            tail = &segs_.back();
-            tail->flat = true;
-            if (spare_.capacity() != 0) tail->copied = std::move(spare_);
-        }
-        char* out = tail->copied.extend(n);
+        char* out = reserve_flat(n);
         for (std::string_view piece : {f.prefix, f.data, f.suffix}) {
             const std::size_t drop = skip < piece.size() ? skip : piece.size();
             skip -= drop;
@@ -120,7 +113,23 @@ public:
             if (len != 0) std::memcpy(out, piece.data() + drop, len);
             out += len;
         }
-        bytes_ += n;
+    }
+
+    /// Queues `data` as one chunk (size line, data, CRLF), framed straight into the
+    /// copied storage: the path of every small part gathered during a turn or a cork.
+    void push_chunk(std::string_view data) {
+        std::size_t digits = 1;
+        for (std::size_t v = data.size() >> 4; v != 0; v >>= 4) ++digits;
+        char* out = reserve_flat(digits + 2 + data.size() + 2);
+        std::size_t v = data.size();
+        for (std::size_t i = digits; i != 0; --i, v >>= 4) out[i - 1] = "0123456789abcdef"[v & 0xfu];
+        out += digits;
+        out[0] = '\r';
+        out[1] = '\n';
+        std::memcpy(out + 2, data.data(), data.size());
+        out += 2 + data.size();
+        out[0] = '\r';
+        out[1] = '\n';
     }
 
     /// Queues `data` by move, framed by `prefix` and an optional CRLF, `skip` bytes already written.
@@ -194,6 +203,19 @@ public:
     }
 
 private:
+    // Room for `n` more copied bytes at the end of the queue.
+    char* reserve_flat(std::size_t n) {
+        Segment* tail = empty() ? nullptr : &segs_.back();
+        if (tail == nullptr || !tail->flat || tail->copied.size() >= RILL_COALESCE_LIMIT) {
+            segs_.emplace_back();
+            tail = &segs_.back();
+            tail->flat = true;
+            if (spare_.capacity() != 0) tail->copied = std::move(spare_);
+        }
+        bytes_ += n;
+        return tail->copied.extend(n);
+    }
+
     void release_front() noexcept {
         Segment& s = segs_[head_];
         if (s.flat) {
