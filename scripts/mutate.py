@@ -261,7 +261,9 @@ class Runner:
         def directory(path, fallback):
             return [f"{path}/all"] if f"{path}/all:" in phony else [t for t in fallback if t in targets]
         self.wire_targets = directory("tests/wire", ("rill_wire_server",))
-        self.example_targets = directory("examples", ("hello_deferred", "sse_clock"))
+        # The examples label also runs test programs of its own (the Scheduler contract).
+        self.example_targets = (directory("examples", ("hello_deferred", "sse_clock")) +
+                                directory("tests/examples", ("rill_loop_scheduler_test",)))
 
     def build_targets(self, targets, log):
         if not targets:
