@@ -213,6 +213,11 @@ TEST_CASE("completion sink: a failed completion ends the body once") {
         f.t.fail(WriteResult::failed(5));
         CHECK(f.closes == std::vector<CloseReason>{CloseReason::write_error});
     }
+    SUBCASE("a completion of more bytes than were started is a broken sink") {
+        f.t.in_flight.clear();
+        f.body->complete_write(WriteResult::ok(4));  // 3 were pending
+        CHECK(f.closes == std::vector<CloseReason>{CloseReason::write_error});
+    }
     SUBCASE("a completion that is neither ok, closed nor failed is a broken sink") {
         f.t.fail(WriteResult::would_block(3));
         CHECK(f.closes == std::vector<CloseReason>{CloseReason::write_error});
