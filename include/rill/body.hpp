@@ -390,10 +390,7 @@ private:
             if (d == Drive::failed) return SendStatus::closed;
             if (d == Drive::more) {  // not written: queued behind what is gathered, then all of it goes
                 push(queue_, f, owned, 0);
-                pump();
-                if (state_ == BodyState::closed)
-                    return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
-                return queue_status(SendStatus::written);
+                return pump_and_answer(SendStatus::written);
             }
             if (gathered == 0 && d == Drive::done && reentrant_.empty() && state_ != BodyState::closing &&
                 !drain_pending_)
@@ -406,21 +403,24 @@ private:
             // A completion sink writes from the queue: start a write unless one is running,
             // or this loop turn gathers and the queue is still under the limit.
             if (queue_.bytes() < RILL_COALESCE_LIMIT && gathering()) return queue_status(SendStatus::queued);
-            pump();
-            if (state_ == BodyState::closed)
-                return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
-            return queue_status(SendStatus::written);
+            return pump_and_answer(SendStatus::written);
         }
         if (!reentrant_.empty() || (queue_.empty() && (state_ == BodyState::closing || drain_pending_))) {
             // What the sink sent from inside write() follows now; a body closed from there may
             // be done; a drain promised from there is due. A queue left behind means the sink
             // is busy: the next flush() goes on.
             queue_.append(reentrant_);
-            pump();
-            if (state_ == BodyState::closed)
-                return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
+            return pump_and_answer(done == f.size() ? SendStatus::written : SendStatus::queued);
         }
         return queue_status(done == f.size() ? SendStatus::written : SendStatus::queued);
+    }
+
+    // After a part went into the queue: writes what can go, then answers for the part.
+    SendStatus pump_and_answer(SendStatus idle) {
+        pump();
+        if (state_ == BodyState::closed)
+            return reason_ == CloseReason::completed ? SendStatus::written : SendStatus::closed;
+        return queue_status(idle);
     }
 
     static void push(detail::SegmentQueue& q, const detail::Framed& f, std::string* owned, std::size_t skip) {
